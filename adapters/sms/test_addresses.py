@@ -1,0 +1,58 @@
+"""adapters/addresses.py: every spelling of one number is one identity (tests kept beside the SMS
+adapter, the first user of the module)."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.addresses import normalize_phone, strip_channel_prefix
+from adapters.base import Address, AddressKind
+
+PHONE, SHORT = AddressKind.PHONE, AddressKind.SHORTCODE
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "kind", "value"),
+    [
+        ("+6281234567890", "ID", PHONE, "+6281234567890"),
+        ("081234567890", "ID", PHONE, "+6281234567890"),
+        ("6281234567890", "ID", PHONE, "+6281234567890"),
+        ("0812-3456-7890", "ID", PHONE, "+6281234567890"),
+        ("+62 812 3456 7890", "ID", PHONE, "+6281234567890"),
+        ("(0812) 3456 7890", "ID", PHONE, "+6281234567890"),
+        ("whatsapp:+6281234567890", "ID", PHONE, "+6281234567890"),
+        ("WhatsApp:+6281234567890", "ID", PHONE, "+6281234567890"),
+        ("sms:081234567890", "ID", PHONE, "+6281234567890"),
+        ("  +6281234567890\n", "ID", PHONE, "+6281234567890"),
+        ("024-3545678", "ID", PHONE, "+62243545678"),  # a Semarang landline
+        ("+14155552671", "ID", PHONE, "+14155552671"),
+        ("(415) 555-2671", "US", PHONE, "+14155552671"),
+        ("1708", "ID", SHORT, "1708"),
+        ("99899", "ID", SHORT, "99899"),
+        ("TELKOMSEL", "ID", SHORT, "TELKOMSEL"),
+        ("InfoPLN", "ID", SHORT, "InfoPLN"),
+        ("12345678", "ID", SHORT, "12345678"),  # not a number anywhere: kept as given
+        ("---", "ID", SHORT, "---"),
+    ],
+)
+def test_normalize_phone(raw: str, region: str, kind: AddressKind, value: str) -> None:
+    assert normalize_phone(raw, region) == Address(kind, value)
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "whatsapp:", "tel:  "])
+def test_empty_address_is_an_error(raw: str) -> None:
+    with pytest.raises(ValueError):
+        normalize_phone(raw)
+
+
+def test_same_person_same_identity_across_channels() -> None:
+    spellings = ["081234567890", "whatsapp:+6281234567890", "6281234567890", "+62 812-3456-7890"]
+    assert len({normalize_phone(s) for s in spellings}) == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("whatsapp:+62812", "+62812"), ("TEL:+62812", "+62812"), ("+62812", "+62812"), (" 1708 ", "1708")],
+)
+def test_strip_channel_prefix(raw: str, expected: str) -> None:
+    assert strip_channel_prefix(raw) == expected

@@ -1,0 +1,1 @@
+"""WhatsApp channels: the Cloud API (Meta) and Twilio's WhatsApp sender."""

@@ -1,0 +1,170 @@
+"""Conversation steps per second: the pure machine in process, and the same turns through the store.
+
+Run: `.venv/bin/python bench/conversation.py [--steps N] [--runs R]`. Prints medians of several runs:
+- `bench_pure(n)`: the machine alone (state JSON-encoded between steps, as the store keeps it);
+- `bench_store(n, concurrency)`: the same citizen turns as InboundMessages through the real intake
+  pipeline (dedup, identity, conversation state load/save, complaints, outbox rows) on a temporary
+  SQLite database, one message per `ingest()` call, `concurrency` calls in flight (1 = each turn
+  committed alone; 64 = a burst, where concurrent turns share commits);
+and the ratio of each store figure to the pure machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+# Run as a script, this file's folder comes first on sys.path and its name would shadow the
+# `conversation` package: look in the project root instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+from conversation import api  # noqa: E402
+from conversation.machine import step  # noqa: E402
+
+WIB = timezone(timedelta(hours=7))
+START = datetime(2025, 3, 10, 8, 0, tzinfo=WIB)
+
+# A realistic mix: a multi-turn WhatsApp complaint with a photo, a one-message SMS complaint, a
+# status query, and an idle draft that is reminded and expires.
+SCRIPT: tuple[tuple[str, str | None, bool], ...] = (
+    ("whatsapp", "LaporHendi jalan rusak berlubang parah sejak {n} hari", False),
+    ("whatsapp", "Jl. Majapahit No. {n} depan SPBU Pedurungan", False),
+    ("whatsapp", None, True),
+    ("whatsapp", "ya", False),
+    ("sms", "Lampu PJU mati di Jl. Pemuda No. {n} depan Balai Kota, sudah 3 hari gelap", False),
+    ("sms", "YA", False),
+    ("sms", "cek lpr 7k3m9q", False),
+    ("sms", "sampah numpuk {n} karung bau banget", False),
+)
+
+
+def _events() -> Iterator[api.Event]:
+    """An endless realistic event stream, with the pipeline's answers where it would give them."""
+    at = START
+    rounds = 0
+    while True:
+        rounds += 1  # vary the words so no cache sees the same message twice
+        for medium, template, photo in SCRIPT:
+            text = template.replace("{n}", str(rounds)) if template else None
+            at += timedelta(seconds=30)
+            attachments = (api.Attachment("media/1.jpg", "image/jpeg"),) if photo else ()
+            yield api.Turn(medium=medium, at=at, text=text, attachments=attachments)
+        at += timedelta(minutes=31)
+        yield api.Tick(at=at)
+        at += timedelta(hours=24)
+        yield api.Tick(at=at)
+
+
+def bench_pure(n: int) -> float:
+    """Steps per second for `n` steps of the machine alone, state JSON-encoded between steps as the
+    store would keep it (answers to lookups are fed back like the pipeline does)."""
+    state: dict[str, Any] | None = None
+    events = _events()
+    steps = 0
+    started = time.perf_counter()
+    while steps < n:
+        event = next(events)
+        pending: list[api.Event] = [event]
+        while pending and steps < n:
+            current = pending.pop()
+            ctx = api.Context(now=current.at, new_tracking_code="LPR-7K3M9Q")
+            result = step(state, current, ctx)
+            steps += 1
+            state = json.loads(json.dumps(result.state))
+            for effect in result.effects:
+                if isinstance(effect, api.FindDuplicates):
+                    pending.append(api.DuplicateAnswer(at=current.at, candidates=()))
+                elif isinstance(effect, api.LookupStatus):
+                    pending.append(api.StatusAnswer(at=current.at, requested_codes=effect.codes, found=()))
+    return steps / (time.perf_counter() - started)
+
+
+def bench_store(n: int, concurrency: int) -> float:
+    """Turns per second through the intake pipeline and SQLite (see the module docstring)."""
+    import asyncio
+    import tempfile
+    import uuid
+
+    from adapters.base import Address, AddressKind, InboundMessage, MediaRef, Medium
+    from gateway.effects import Stepper
+    from gateway.pipeline import Ingestor
+    from store.db import Database
+    from store.migrate import upgrade
+
+    turns = [e for e in _take_turns(n)]
+    people = [f"+62812{i:07d}" for i in range(max(1, n // len(SCRIPT)))]
+    messages = [
+        InboundMessage(
+            channel="bench",
+            medium=Medium(turn.medium),
+            provider_message_id=uuid.uuid4().hex,
+            sender=Address(AddressKind.PHONE, people[i // len(SCRIPT) % len(people)]),
+            received_at=turn.at,
+            text=turn.text,
+            media=tuple(MediaRef(a.ref, a.content_type) for a in turn.attachments),
+        )
+        for i, turn in enumerate(turns)
+    ]
+
+    async def run(folder: str) -> float:
+        db = Database(f"sqlite+aiosqlite:///{folder}/bench.db")
+        await upgrade(db.engine)
+        ingestor = Ingestor(db, Stepper(step, api.Settings()), clock=lambda: datetime.now(WIB))
+        await ingestor.start()
+        gate = asyncio.Semaphore(concurrency)
+        by_person: dict[str, asyncio.Lock] = {}
+
+        async def one(message: InboundMessage) -> None:
+            # One person's turns stay in order (as a phone sends them); different people overlap.
+            async with by_person.setdefault(message.sender.value, asyncio.Lock()), gate:
+                await ingestor.ingest([message])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(m) for m in messages))
+        elapsed = time.perf_counter() - started
+        await ingestor.stop()
+        await db.dispose()
+        return len(messages) / elapsed
+
+    with tempfile.TemporaryDirectory(prefix="lapor-conv-bench-") as folder:
+        return asyncio.run(run(folder))
+
+
+def _take_turns(n: int) -> list[api.Turn]:
+    turns: list[api.Turn] = []
+    for event in _events():
+        if isinstance(event, api.Turn):
+            turns.append(event)
+            if len(turns) == n:
+                return turns
+    return turns
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    bench_pure(200)  # warm the caches (compiled patterns, catalog) before measuring
+    pure = statistics.median(bench_pure(args.steps) for _ in range(args.runs))
+    print(f"pure machine:            {pure:8,.0f} steps/s (median of {args.runs} runs of {args.steps} steps)")
+    for concurrency in (1, 64):
+        runs = max(1, args.runs // 2)
+        store = statistics.median(bench_store(args.steps // 2, concurrency) for _ in range(runs))
+        print(
+            f"with the store, {concurrency:2d} in flight: {store:8,.0f} turns/s "
+            f"(median of {runs} runs of {args.steps // 2}; {store / pure:.0%} of the pure machine)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Category suggestion: which of the city's complaint categories a citizen's words point to.
+
+The categories live in `categories.toml` (slug, names, keywords) because the workflow routes each
+slug to a department and officers rename things; this module only reads them. The suggestion is a
+hint with a confidence, never a question to the citizen: an officer confirms it at verification.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+
+from conversation.text import FuzzyIndex, close_to, words
+
+FALLBACK = "lainnya"
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    slug: str
+    name_id: str
+    name_en: str
+    needs_location: bool
+    keywords: tuple[tuple[str, ...], ...]
+
+    @property
+    def by_length(self) -> tuple[tuple[str, ...], ...]:
+        """Keyword phrases, longest first (a phrase beats the single words inside it)."""
+        return tuple(sorted(self.keywords, key=len, reverse=True))
+
+    def name(self, lang: str) -> str:
+        return self.name_en if lang == "en" else self.name_id
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """The best category and how sure we are (0.0 = a guess, close to 1.0 = clear words)."""
+
+    slug: str
+    confidence: float
+
+
+def _load() -> tuple[Category, ...]:
+    with (Path(__file__).parent / "categories.toml").open("rb") as handle:
+        data = tomllib.load(handle)
+    loaded = []
+    for row in data["category"]:
+        keywords = tuple(tuple(words(k)) for k in row.get("keywords", ()) if words(k))
+        loaded.append(
+            Category(
+                slug=row["slug"],
+                name_id=row["name_id"],
+                name_en=row["name_en"],
+                needs_location=bool(row.get("needs_location", True)),
+                keywords=keywords,
+            )
+        )
+    return tuple(loaded)
+
+
+CATEGORIES: tuple[Category, ...] = _load()
+BY_SLUG = MappingProxyType({c.slug: c for c in CATEGORIES})
+SLUGS: tuple[str, ...] = tuple(BY_SLUG)
+
+
+VOCABULARY: frozenset[str] = frozenset(word for c in CATEGORIES for phrase in c.keywords for word in phrase)
+_FUZZY = FuzzyIndex(VOCABULARY)
+
+
+def _token_matches(token: str, keyword: str) -> bool:
+    # Short words ("rob", "got", "kk") must match exactly; longer ones may carry a typo.
+    if len(keyword) < 5:
+        return token == keyword
+    return close_to(token, keyword)
+
+
+@lru_cache(maxsize=8192)
+def _keyword_words(token: str) -> frozenset[str]:
+    """The keyword words `token` stands for (itself, or what it is a typo of). Cached: citizens
+    use a small vocabulary, and this is the hot path of every suggestion."""
+    if token in VOCABULARY:
+        return frozenset({token})
+    return frozenset(k for k in _FUZZY.candidates(token) if _token_matches(token, k))
+
+
+def _phrase_at(tokens: list[str], start: int, phrase: tuple[str, ...]) -> bool:
+    if start + len(phrase) > len(tokens):
+        return False
+    return all(part in _keyword_words(tokens[start + i]) for i, part in enumerate(phrase))
+
+
+def _score(tokens: list[str], category: Category, present: frozenset[str] | None = None) -> float:
+    """Sum of keyword weights found; each position counts once, for the longest phrase there.
+
+    `present` (the keyword words the text contains) skips phrases that cannot match.
+    """
+    if present is None:
+        present = frozenset().union(*(_keyword_words(t) for t in tokens))
+    used: set[int] = set()
+    score = 0.0
+    for phrase in category.by_length:
+        if not present.issuperset(phrase):
+            continue
+        for start in range(len(tokens)):
+            span = set(range(start, start + len(phrase)))
+            if span & used or not _phrase_at(tokens, start, phrase):
+                continue
+            used |= span
+            score += 1.0 + 0.75 * (len(phrase) - 1)
+    return score
+
+
+@lru_cache(maxsize=4096)
+def suggest(text: str) -> Suggestion:
+    """The category `text` most likely belongs to, with a confidence in [0, 1).
+
+    Confidence grows with the evidence for the winner and shrinks with the runner-up's: a single
+    weak word gives about 0.6, a clear phrase 0.75+, two categories tied 0.5 or less.
+    """
+    tokens = words(text)
+    present = frozenset().union(*(_keyword_words(t) for t in tokens))
+    scores = sorted(
+        ((_score(tokens, c, present), c.slug) for c in CATEGORIES if c.keywords),
+        key=lambda pair: -pair[0],
+    )
+    best, slug = scores[0] if scores else (0.0, FALLBACK)
+    if best <= 0:
+        return Suggestion(FALLBACK, 0.0)
+    runner_up = scores[1][0] if len(scores) > 1 else 0.0
+    confidence = best / (best + runner_up + 0.6)
+    return Suggestion(slug, round(min(confidence, 0.95), 2))
+
+
+_CLAUSE_END = re.compile(
+    r"(?<!\bjl)(?<!\bjln)(?<!\bgg)(?<!\bno)(?<!\bkel)(?<!\bkec)(?<!\brt)(?<!\brw)[.!?;,\n]+",
+    re.IGNORECASE,
+)
+
+
+def clauses(text: str) -> list[str]:
+    """The text cut at sentence and comma boundaries (not at the dot of "Jl." or "Gg.")."""
+    return [c.strip() for c in _CLAUSE_END.split(text) if c.strip()]
+
+
+def key_clause(text: str, slug: str | None) -> str:
+    """The clause that names the problem ("Saluran air ... sudah mampet"), for a long rant's summary.
+
+    Falls back to the first clause with words in it.
+    """
+    parts = clauses(text)
+    category = BY_SLUG.get(slug or FALLBACK)
+    if category is not None and category.keywords:
+        for part in parts:
+            if _score(words(part), category) > 0:
+                return part
+    return parts[0] if parts else text.strip()
+
+
+def needs_location(slug: str | None) -> bool:
+    """Whether a complaint of this category needs a place before it can be filed."""
+    category = BY_SLUG.get(slug or FALLBACK)
+    return True if category is None else category.needs_location
+
+
+def display_name(slug: str | None, lang: str) -> str:
+    category = BY_SLUG.get(slug or FALLBACK) or BY_SLUG[FALLBACK]
+    return category.name(lang)

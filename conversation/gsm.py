@@ -1,0 +1,64 @@
+"""GSM-7: what fits in one SMS segment, and how to make a citizen's words fit it.
+
+An SMS of up to 160 septets costs one segment; one character outside the GSM 03.38 alphabet (an
+emoji, a curly quote) switches the whole message to UCS-2 and 70 characters. Replies quote the
+citizen's text, so that text is transliterated to GSM-7 before it is put into a reply.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+SEGMENT = 160
+
+BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+EXTENSION = frozenset("^{}\\[~]|€\f")
+
+_REPLACEMENTS = {
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201a": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u201e": '"',
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2026": "...",
+    "\u00a0": " ",
+    "\t": " ",
+    "`": "'",
+    "\u00b4": "'",
+}
+
+
+def is_gsm7(text: str) -> bool:
+    """True when every character is in the GSM-7 basic set or its extension table."""
+    return all(ch in BASIC or ch in EXTENSION for ch in text)
+
+
+def septets(text: str) -> int:
+    """Length in septets: extension characters (`€`, `[`, `{`, ...) take an escape plus the char."""
+    return sum(2 if ch in EXTENSION else 1 for ch in text)
+
+
+def fits_one_segment(text: str) -> bool:
+    """True when `text` goes out as a single GSM-7 SMS."""
+    return is_gsm7(text) and septets(text) <= SEGMENT
+
+
+def to_gsm7(text: str) -> str:
+    """Transliterate to GSM-7: curly quotes and dashes to ASCII, accents dropped, the rest removed."""
+    out: list[str] = []
+    for ch in text:
+        if ch in BASIC or ch in EXTENSION:
+            out.append(ch)
+            continue
+        if ch in _REPLACEMENTS:
+            out.append(_REPLACEMENTS[ch])
+            continue
+        base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+        out.append("".join(c for c in base if c in BASIC or c in EXTENSION))
+    return " ".join("".join(out).split())

@@ -1,0 +1,301 @@
+"""The reporter's conversation state: what the store persists between steps, as a versioned dict.
+
+One state per reporter, whatever channel they write from, so moving from SMS to WhatsApp on the
+same number continues the same conversation. The dict is plain JSON. Loading is tolerant on
+purpose: a state from an older version, a hand-edited row or garbage must never crash intake, so
+anything unreadable is treated as a fresh reporter rather than raised.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from conversation.api import Attachment, Place
+from conversation.catalog import CATALOGS
+
+VERSION = 1
+MAX_DESCRIPTION = 4000
+MAX_ATTACHMENTS = 10
+MAX_FILED = 10
+
+
+class Stage(enum.StrEnum):
+    """Where the conversation is, named after what is still missing."""
+
+    IDLE = "idle"
+    DESCRIPTION = "description"
+    LOCATION = "location"
+    PHOTO = "photo"
+    CONFIRMATION = "confirmation"
+    DUPLICATE = "duplicate"
+
+
+@dataclass
+class DraftState:
+    """The complaint being collected."""
+
+    started_at: datetime
+    description: str = ""
+    place_text: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+    category: str | None = None
+    confidence: float = 0.0
+    anonymous: bool = False
+    asked: int = 0
+    photo_skipped: bool = False
+    expired: bool = False
+    duplicate_of: str | None = None
+    duplicate_summary: str = ""
+    duplicates_checked: bool = False
+
+    @property
+    def place(self) -> Place | None:
+        if self.place_text is None and self.latitude is None:
+            return None
+        return Place(latitude=self.latitude, longitude=self.longitude, text=self.place_text)
+
+
+@dataclass
+class Filed:
+    """A complaint this reporter filed or joined (for STATUS, late photos and repeats)."""
+
+    code: str
+    at: datetime
+    fingerprint: str = ""
+
+
+@dataclass
+class ConversationState:
+    language: str = "id"
+    language_chosen: bool = False
+    anonymous_next: bool = False
+    medium: str | None = None
+    draft: DraftState | None = None
+    awaiting_duplicates: bool = False
+    awaiting_status: bool = False
+    last_activity: datetime | None = None
+    reminded: bool = False
+    last_fingerprint: str = ""
+    last_turn_at: datetime | None = None
+    filed: list[Filed] = field(default_factory=list)
+
+
+# ---- dumping -------------------------------------------------------------------------------
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def dump(state: ConversationState, stage: Stage) -> dict[str, Any]:
+    """The JSON-serialisable form; `stage` is stored for observers (dashboard, logs), not trusted."""
+    draft = state.draft
+    return {
+        "v": VERSION,
+        "stage": stage.value,
+        "language": state.language,
+        "language_chosen": state.language_chosen,
+        "anonymous_next": state.anonymous_next,
+        "medium": state.medium,
+        "awaiting_duplicates": state.awaiting_duplicates,
+        "awaiting_status": state.awaiting_status,
+        "last_activity": _time(state.last_activity),
+        "reminded": state.reminded,
+        "last_fingerprint": state.last_fingerprint,
+        "last_turn_at": _time(state.last_turn_at),
+        "filed": [{"code": f.code, "at": _time(f.at), "fingerprint": f.fingerprint} for f in state.filed],
+        "draft": None
+        if draft is None
+        else {
+            "started_at": _time(draft.started_at),
+            "description": draft.description,
+            "place_text": draft.place_text,
+            "latitude": draft.latitude,
+            "longitude": draft.longitude,
+            "attachments": [{"ref": a.ref, "content_type": a.content_type} for a in draft.attachments],
+            "category": draft.category,
+            "confidence": draft.confidence,
+            "anonymous": draft.anonymous,
+            "asked": draft.asked,
+            "photo_skipped": draft.photo_skipped,
+            "expired": draft.expired,
+            "duplicate_of": draft.duplicate_of,
+            "duplicate_summary": draft.duplicate_summary,
+            "duplicates_checked": draft.duplicates_checked,
+        },
+    }
+
+
+# ---- loading -------------------------------------------------------------------------------
+
+
+class _Invalid(ValueError):
+    """A field that cannot be read; the whole state is then treated as fresh."""
+
+
+def _str(raw: Mapping[str, Any], key: str, default: str = "") -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        raise _Invalid(key)
+    return value
+
+
+def _opt_str(raw: Mapping[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _Invalid(key)
+    return value
+
+
+def _bool(raw: Mapping[str, Any], key: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise _Invalid(key)
+    return value
+
+
+def _int(raw: Mapping[str, Any], key: str) -> int:
+    value = raw.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Invalid(key)
+    return value
+
+
+def _float(raw: Mapping[str, Any], key: str, low: float, high: float) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _Invalid(key)
+    if not low <= float(value) <= high:
+        raise _Invalid(key)
+    return float(value)
+
+
+def _opt_time(raw: Mapping[str, Any], key: str) -> datetime | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Invalid(key)
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise _Invalid(key)
+    return parsed
+
+
+def _time_required(raw: Mapping[str, Any], key: str) -> datetime:
+    value = _opt_time(raw, key)
+    if value is None:
+        raise _Invalid(key)
+    return value
+
+
+def _mapping(value: Any, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _Invalid(key)
+    return value
+
+
+def _list(value: Any, key: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _Invalid(key)
+    return value
+
+
+def _load_draft(raw: Mapping[str, Any]) -> DraftState:
+    attachments = []
+    for item in _list(raw.get("attachments", []), "attachments")[:MAX_ATTACHMENTS]:
+        entry = _mapping(item, "attachment")
+        ref = _str(entry, "ref")
+        if not ref:
+            raise _Invalid("attachment.ref")
+        attachments.append(Attachment(ref=ref, content_type=_opt_str(entry, "content_type")))
+    latitude = _float(raw, "latitude", -90.0, 90.0)
+    longitude = _float(raw, "longitude", -180.0, 180.0)
+    if (latitude is None) != (longitude is None):
+        raise _Invalid("coordinates")
+    confidence = _float(raw, "confidence", 0.0, 1.0)
+    return DraftState(
+        started_at=_time_required(raw, "started_at"),
+        description=_str(raw, "description")[:MAX_DESCRIPTION],
+        place_text=_opt_str(raw, "place_text"),
+        latitude=latitude,
+        longitude=longitude,
+        attachments=attachments,
+        category=_opt_str(raw, "category"),
+        confidence=confidence or 0.0,
+        anonymous=_bool(raw, "anonymous"),
+        asked=_int(raw, "asked"),
+        photo_skipped=_bool(raw, "photo_skipped"),
+        expired=_bool(raw, "expired"),
+        duplicate_of=_opt_str(raw, "duplicate_of"),
+        duplicate_summary=_str(raw, "duplicate_summary"),
+        duplicates_checked=_bool(raw, "duplicates_checked"),
+    )
+
+
+def _load(raw: Mapping[str, Any]) -> ConversationState:
+    if raw.get("v") != VERSION:
+        raise _Invalid("v")
+    language = _str(raw, "language", "id")
+    if language not in CATALOGS:
+        raise _Invalid("language")
+    filed = []
+    for item in _list(raw.get("filed", []), "filed")[:MAX_FILED]:
+        entry = _mapping(item, "filed")
+        filed.append(Filed(_str(entry, "code"), _time_required(entry, "at"), _str(entry, "fingerprint")))
+    draft_raw = raw.get("draft")
+    return ConversationState(
+        language=language,
+        language_chosen=_bool(raw, "language_chosen"),
+        anonymous_next=_bool(raw, "anonymous_next"),
+        medium=_opt_str(raw, "medium"),
+        draft=None if draft_raw is None else _load_draft(_mapping(draft_raw, "draft")),
+        awaiting_duplicates=_bool(raw, "awaiting_duplicates"),
+        awaiting_status=_bool(raw, "awaiting_status"),
+        last_activity=_opt_time(raw, "last_activity"),
+        reminded=_bool(raw, "reminded"),
+        last_fingerprint=_str(raw, "last_fingerprint"),
+        last_turn_at=_opt_time(raw, "last_turn_at"),
+        filed=filed,
+    )
+
+
+def load(raw: object, default_language: str = "id") -> ConversationState:
+    """The state in `raw`, or a fresh one when `raw` is None, of another version, or unreadable."""
+    fresh = ConversationState(language=default_language if default_language in CATALOGS else "id")
+    if not isinstance(raw, Mapping):
+        return fresh
+    try:
+        return _load(raw)
+    except (_Invalid, ValueError, TypeError, KeyError, OverflowError):
+        return fresh
+
+
+def problems(raw: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a dumped state (empty when it is valid); used by tests and health checks."""
+    found: list[str] = []
+    if raw.get("v") != VERSION:
+        found.append("version")
+    try:
+        state = _load(raw)
+    except (_Invalid, ValueError, TypeError, KeyError, OverflowError) as exc:
+        return [*found, f"unreadable: {exc!r}"]
+    stage = raw.get("stage")
+    if not isinstance(stage, str) or stage not in {s.value for s in Stage}:
+        found.append(f"stage {stage!r}")
+    if (state.draft is None) != (stage == Stage.IDLE.value):
+        found.append("stage and draft disagree")
+    if state.draft is not None and stage == Stage.DUPLICATE.value and not state.draft.duplicate_of:
+        found.append("duplicate stage without a candidate")
+    if state.awaiting_duplicates and state.draft is None:
+        found.append("awaiting duplicates without a draft")
+    return found

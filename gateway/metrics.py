@@ -1,0 +1,47 @@
+"""Prometheus metrics, in a registry per app so tests and several apps in one process stay apart."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.inbound = Counter(
+            "lapor_inbound_events",
+            "Webhook events accepted, by channel and kind",
+            ["channel", "kind"],
+            registry=self.registry,
+        )
+        self.webhook_rejected = Counter(
+            "lapor_webhook_rejected",
+            "Webhook requests refused, by channel and HTTP status",
+            ["channel", "status"],
+            registry=self.registry,
+        )
+        self.webhook_latency = Histogram(
+            "lapor_webhook_seconds",
+            "Webhook handling time including the durable commit",
+            ["channel"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.outbox_depth = Gauge(
+            "lapor_outbox_pending",
+            "Outbox rows not yet sent, by channel",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.outbox_oldest = Gauge(
+            "lapor_outbox_oldest_seconds", "Age of the oldest unsent outbox row", registry=self.registry
+        )
+        self.sends = Counter(
+            "lapor_outbox_sends",
+            "Send attempts by channel, outcome (sent, retry, failed, rerouted, reconciled) and provider code",
+            ["channel", "outcome", "code"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,127 @@
+"""Mounting adapters' routes: the size limit, body reading, form parsing and error mapping live here once.
+
+The contract with providers: a malformed or forged request gets a 4xx with a reason (never a 500, so
+nothing retries a request that can never succeed); a request we accept is answered only after its
+events are durable; if the database cannot take them we answer 503 so the provider retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from multidict import MultiDict, MultiDictProxy
+
+from adapters.base import ChannelAdapter, Route, WebhookRejected, WebhookRequest
+from gateway.metrics import Metrics
+from gateway.pipeline import Ingestor, IngestUnavailable
+
+log = logging.getLogger(__name__)
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def mount(
+    app: web.Application,
+    adapters: Iterable[ChannelAdapter],
+    ingestor: Ingestor,
+    metrics: Metrics,
+    *,
+    public_url: str,
+    max_body: int,
+    body_timeout: float = 30.0,
+) -> None:
+    """Add every adapter's declared routes to the app, wrapped in the shared webhook handling."""
+    for adapter in adapters:
+        for route in adapter.routes():
+            handler = _wrap(adapter.name, route, ingestor, metrics, public_url, max_body, body_timeout)
+            app.router.add_route(route.method, route.path, handler)
+
+
+def _wrap(  # type: ignore[no-untyped-def]
+    channel: str,
+    route: Route,
+    ingestor: Ingestor,
+    metrics: Metrics,
+    public_url: str,
+    max_body: int,
+    body_timeout: float,
+):
+    async def handle(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        try:
+            webhook_request = await _read(request, route, public_url, max_body, body_timeout)
+            result = await route.handler(webhook_request)
+        except WebhookRejected as exc:
+            metrics.webhook_rejected.labels(channel, str(exc.status)).inc()
+            log.info("rejected %s %s: %d %s", request.method, request.path, exc.status, exc.reason)
+            refused = web.json_response({"error": exc.reason}, status=exc.status)
+            if exc.status in (408, 413):
+                refused.force_close()  # the rest of the body is still on the wire: end the connection
+            return refused
+        except Exception:
+            # A payload our parser chokes on is still the sender's malformed input, not our outage.
+            metrics.webhook_rejected.labels(channel, "400").inc()
+            log.exception("could not parse %s %s", request.method, request.path)
+            return web.json_response({"error": "malformed payload"}, status=400)
+        try:
+            await ingestor.ingest(result.events)
+        except IngestUnavailable as exc:
+            log.error("could not store %s webhook: %s", channel, exc)
+            return web.json_response(
+                {"error": "temporarily unavailable, retry"}, status=503, headers={"Retry-After": "5"}
+            )
+        for event in result.events:
+            metrics.inbound.labels(event.channel, type(event).__name__).inc()
+        metrics.webhook_latency.labels(channel).observe(time.perf_counter() - started)
+        response = result.response
+        return web.Response(status=response.status, text=response.body, content_type=response.content_type)
+
+    return handle
+
+
+async def _read(
+    request: web.Request, route: Route, public_url: str, max_body: int, body_timeout: float
+) -> WebhookRequest:
+    if request.content_length is not None and request.content_length > max_body:
+        raise WebhookRejected(413, f"body larger than {max_body} bytes")
+    try:
+        async with asyncio.timeout(body_timeout):
+            body = await _read_limited(request, max_body)
+    except TimeoutError:
+        raise WebhookRejected(408, f"body not received within {body_timeout:g} s") from None
+    content_type = request.content_type
+    form: MultiDictProxy[str] | None = None
+    if route.form and request.method == "POST":
+        if content_type != FORM_TYPE:
+            raise WebhookRejected(415, f"expected {FORM_TYPE}, got {content_type or 'nothing'}")
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError:
+            raise WebhookRejected(400, "form body is not UTF-8") from None
+        form = MultiDictProxy(MultiDict(pairs))
+    return WebhookRequest(
+        method=request.method,
+        public_url=public_url + request.rel_url.path_qs if public_url else str(request.url),
+        path=request.path,
+        headers=request.headers,
+        query=request.query,
+        body=body,
+        content_type=content_type,
+        form=form,
+    )
+
+
+async def _read_limited(request: web.Request, max_body: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(16384):
+        size += len(chunk)
+        if size > max_body:
+            raise WebhookRejected(413, f"body larger than {max_body} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,101 @@
+"""The real gateway on a loopback port, a browser-like HTTP client, and a clock the test can move."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from gateway.app import ENGINE
+from store.users import create_user
+from tests.harness import RunningGateway, bound_socket, make_config, start_gateway
+
+CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+PASSWORD = "kata-sandi-yang-panjang"
+
+
+class Clock:
+    """Real time plus an offset the test can move forward (lockouts last 15 minutes); it keeps
+    ticking so the gateway's outbox and timers behave as in production."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+@dataclass
+class Dashboard:
+    gateway: RunningGateway
+    clock: Clock
+
+    @property
+    def url(self) -> str:
+        return self.gateway.url
+
+    def browser(self) -> aiohttp.ClientSession:
+        """A fresh 'browser': its own cookie jar (unsafe=True: cookies from 127.0.0.1 are kept)."""
+        return aiohttp.ClientSession(
+            base_url=self.url, cookie_jar=aiohttp.CookieJar(unsafe=True), auto_decompress=True
+        )
+
+    async def add_user(self, username: str, role: str, department: str | None = None) -> None:
+        await create_user(self.gateway.app[ENGINE], username, PASSWORD, role=role, department=department)
+
+    async def login(self, browser: aiohttp.ClientSession, username: str, password: str = PASSWORD) -> int:
+        token = await csrf_from(browser, "/dashboard/login")
+        async with browser.post(
+            "/dashboard/login",
+            data={"username": username, "password": password, "csrf": token},
+            allow_redirects=False,
+        ) as response:
+            await response.read()
+            return response.status
+
+    async def chat(self, sender: str, text: str) -> list[dict[str, Any]]:
+        """Say something through the simulator channel and wait (long-poll) for the bot's answer."""
+        async with aiohttp.ClientSession(base_url=self.url) as http:
+            query = {"medium": "sms", "from": sender}
+            async with http.get("/simulator/api/messages", params=query) as response:
+                before = len((await response.json())["messages"])
+            payload = {"medium": "sms", "from": sender, "text": text, "id": uuid.uuid4().hex}
+            async with http.post("/simulator/api/send", json=payload) as response:
+                assert response.status == 200, await response.text()
+            messages: list[dict[str, Any]] = []
+            seen = before
+            while not any(m["direction"] == "out" for m in messages[before:]):
+                params = {**query, "seen": str(seen), "wait": "10"}
+                async with http.get("/simulator/api/messages", params=params) as response:
+                    messages = (await response.json())["messages"]
+                seen = len(messages)
+            return messages[before:]
+
+
+async def csrf_from(browser: aiohttp.ClientSession, path: str) -> str:
+    async with browser.get(path) as response:
+        match = CSRF_FIELD.search(await response.text())
+    assert match is not None, f"no CSRF field on {path}"
+    return match.group(1)
+
+
+@pytest.fixture
+async def dashboard(database_url: str, tmp_path: Path) -> AsyncIterator[Dashboard]:
+    sock = bound_socket()
+    config = make_config(database_url, sock.getsockname()[1], MEDIA__DIRECTORY=str(tmp_path / "media"))
+    clock = Clock()
+    running = await start_gateway(config, sock, clock=clock)
+    try:
+        yield Dashboard(running, clock)
+    finally:
+        await running.stop()

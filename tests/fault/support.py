@@ -1,0 +1,240 @@
+"""Shared pieces of the fault suite: a gateway child process wired to a fake Twilio, a load generator
+that plays Twilio (signed webhooks, retries on non-2xx), and direct reads of the database.
+
+The load generator records what the gateway *acknowledged*: a 200 is Twilio's proof the message was
+taken, so the suite's invariants are stated over acks, never over what was merely sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from store import models
+from store.db import make_engine
+from tests.fakes.twilio import FakeTwilio
+from tests.fakes.twilio_webhooks import sign, sms_params
+from tests.harness import GatewayProcess, bound_socket
+
+SMS_PATH = "/webhooks/twilio/sms"
+
+
+def free_port() -> int:
+    sock = bound_socket()
+    port = int(sock.getsockname()[1])
+    sock.close()
+    return port
+
+
+def gateway_process(
+    database_url: str, fake: FakeTwilio, tmp_path: Path, port: int | None = None, **env: str
+) -> GatewayProcess:
+    """`python -m gateway serve` with Twilio SMS pointed at `fake`; `env` adds LAPOR_* overrides."""
+    port = port or free_port()
+    base = {
+        "LAPOR_DATABASE__URL": database_url,
+        "LAPOR_SERVER__PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "LAPOR_CHANNELS__TWILIO__ACCOUNT_SID": fake.account_sid,
+        "LAPOR_CHANNELS__TWILIO__AUTH_TOKEN": fake.auth_token,
+        "LAPOR_CHANNELS__TWILIO__SMS_FROM": "+15005550006",
+        "LAPOR_CHANNELS__TWILIO__API_BASE": fake.base_url,
+        "LAPOR_OUTBOX__LEASE_SECONDS": "3",
+        "LAPOR_OUTBOX__POLL_SECONDS": "0.2",
+        "LAPOR_OUTBOX__BASE_DELAY_SECONDS": "0.1",
+        "LAPOR_OUTBOX__MAX_DELAY_SECONDS": "2",
+        "LAPOR_DASHBOARD__ENABLED": "false",
+        "LAPOR_PRIVACY__KEY_FILE": str(tmp_path / "privacy.key"),
+        "LAPOR_MEDIA__DIRECTORY": str(tmp_path / "media"),
+    }
+    base.update({f"LAPOR_{key.upper()}": value for key, value in env.items()})
+    return GatewayProcess(base, port, str(tmp_path))
+
+
+def citizen(index: int) -> str:
+    """A distinct Indonesian mobile number per index."""
+    return f"+62812{index:08d}"
+
+
+@dataclass
+class Webhook:
+    sid: str
+    sender: str
+    form: dict[str, str]
+
+
+def sms_webhooks(fake: FakeTwilio, count: int, *, text: str = "LaporHendi lampu jalan mati") -> list[Webhook]:
+    """`count` inbound SMS, one per citizen, each with its own MessageSid."""
+    hooks = []
+    for index in range(count):
+        sender = citizen(index)
+        form = sms_params(From=sender, Body=text, AccountSid=fake.account_sid)
+        hooks.append(Webhook(form["MessageSid"], sender, form))
+    return hooks
+
+
+@dataclass
+class Delivery:
+    """What the gateway answered, per MessageSid."""
+
+    acked: set[str] = field(default_factory=set)
+    statuses: Counter[int] = field(default_factory=Counter)
+    """Every HTTP status seen (retries included); connection failures count under 0."""
+    errors: list[str] = field(default_factory=list)
+    bodies_5xx: list[str] = field(default_factory=list)
+
+
+class TwilioPlayer:
+    """Posts signed SMS webhooks to one gateway the way Twilio's edge would."""
+
+    def __init__(self, port: int, auth_token: str, *, concurrency: int = 32) -> None:
+        self.url = f"http://127.0.0.1:{port}{SMS_PATH}"
+        self.auth_token = auth_token
+        self.delivery = Delivery()
+        self.concurrency = concurrency
+        self.attempts = 0
+        """Requests started (retries included)."""
+        self.changed = asyncio.Condition()
+        """Notified when a request starts and when it is answered."""
+
+    def headers(self, hook: Webhook) -> dict[str, str]:
+        return {"X-Twilio-Signature": sign(self.url, hook.form, self.auth_token)}
+
+    async def post(self, session: aiohttp.ClientSession, hook: Webhook) -> int:
+        """One attempt; returns the status (0: the connection failed, nothing was acknowledged)."""
+        async with self.changed:
+            self.attempts += 1
+            self.changed.notify_all()
+        try:
+            return await self._post(session, hook)
+        finally:
+            async with self.changed:
+                self.changed.notify_all()
+
+    async def _post(self, session: aiohttp.ClientSession, hook: Webhook) -> int:
+        try:
+            async with session.post(self.url, data=hook.form, headers=self.headers(hook)) as response:
+                body = await response.text()
+                status = response.status
+        except (aiohttp.ClientError, OSError) as exc:
+            self.delivery.statuses[0] += 1
+            self.delivery.errors.append(type(exc).__name__)
+            return 0
+        self.delivery.statuses[status] += 1
+        if status >= 500:
+            self.delivery.bodies_5xx.append(f"{status} {body[:200]}")
+        if status == 200:
+            self.delivery.acked.add(hook.sid)
+        return status
+
+    async def burst(self, hooks: Iterable[Webhook], *, retry_until_acked: bool = False) -> None:
+        """Post every webhook, `concurrency` at a time; with `retry_until_acked`, a non-200 answer (or
+        a refused connection) is retried as a provider retries, until the gateway takes it."""
+        queue: asyncio.Queue[Webhook] = asyncio.Queue()
+        for hook in hooks:
+            queue.put_nowait(hook)
+        connector = aiohttp.TCPConnector(limit=self.concurrency, force_close=False)
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+            async def worker() -> None:
+                while not queue.empty():
+                    hook = queue.get_nowait()
+                    while True:
+                        status = await self.post(session, hook)
+                        if status == 200 or not retry_until_acked:
+                            break
+                        await asyncio.sleep(0.05)  # a provider's retry back-off, not synchronisation
+
+            await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+
+    async def wait_until(self, ready: Callable[[], bool], timeout: float = 60.0) -> None:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout), self.changed:
+            await self.changed.wait_for(ready)
+
+    async def wait_for_acks(self, count: int, timeout: float = 60.0) -> None:  # noqa: ASYNC109
+        await self.wait_until(lambda: len(self.delivery.acked) >= count, timeout)
+
+
+@dataclass
+class Stored:
+    inbound_sids: Counter[str]
+    outbox_to: Counter[str]
+    outbox_status: Counter[str]
+    complaints: int
+
+
+async def stored(database_url: str) -> Stored:
+    """What the database holds, read by a fresh engine (the gateway may be dead)."""
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            inbound = Counter(
+                str(sid)
+                for sid in (await conn.execute(select(models.InboundMessage.provider_message_id))).scalars()
+            )
+            outbox_rows = (
+                await conn.execute(select(models.outbox.c.to_address, models.outbox.c.status))
+            ).all()
+            complaints = int(
+                (await conn.execute(select(func.count()).select_from(models.Complaint))).scalar_one()
+            )
+    finally:
+        await engine.dispose()
+    return Stored(
+        inbound,
+        Counter(str(to) for to, _ in outbox_rows),
+        Counter(str(status) for _, status in outbox_rows),
+        complaints,
+    )
+
+
+def replies_by_recipient(fake: FakeTwilio) -> Counter[str]:
+    return Counter(str(message["to"]) for message in fake.sent)
+
+
+def burst_size(default: int) -> int:
+    """The burst's webhook count: `LAPOR_FAULT_BURST` overrides the CI-sized default."""
+    return int(os.environ.get("LAPOR_FAULT_BURST", default))
+
+
+def on_postgresql(database_url: str) -> bool:
+    return make_url(database_url).get_backend_name() == "postgresql"
+
+
+async def pg_cluster_for(database_url: str) -> tuple[str, str]:
+    """(version, cluster name) of the local cluster serving `database_url`'s port, from pg_lsclusters."""
+    port = str(make_url(database_url).port or 5432)
+    proc = await asyncio.create_subprocess_exec(
+        "pg_lsclusters", "--no-header", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    for line in out.decode().splitlines():
+        fields = re.split(r"\s+", line.strip())
+        if len(fields) >= 3 and fields[2] == port:
+            return fields[0], fields[1]
+    raise RuntimeError(f"no local PostgreSQL cluster listens on port {port}:\n{out.decode()}")
+
+
+async def pg_ctlcluster(database_url: str, action: str) -> None:
+    version, name = await pg_cluster_for(database_url)
+    proc = await asyncio.create_subprocess_exec(
+        "pg_ctlcluster",
+        "--skip-systemctl-redirect",
+        version,
+        name,
+        action,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"pg_ctlcluster {version} {name} {action} failed: {out.decode()}")
