@@ -3,8 +3,9 @@
 - Every webhook refuses a body over `[server] max_body_bytes` (64 KiB) with a 413, whether the client
   announced it (Content-Length) or streams it (chunked), and writes nothing.
 - Clients that send headers and then stall do not starve anyone: other webhooks are served meanwhile.
-- A stalled body is given up after `[server] request_timeout_seconds` (408), so a slow client cannot
-  hold a handler, a socket and its buffers forever. (Stalled *headers* are aiohttp's to drop: it closes
+- A stalled (or trickled) body is given up after `[server] request_timeout_seconds`: a 408, and the
+  connection is closed right after it, so a slow client cannot hold a handler, a socket and its
+  buffers forever. (Stalled *headers* are aiohttp's to drop: it closes
   a connection that has not finished its headers after `keepalive_timeout`, 75 s under `lapor serve`;
   a reverse proxy in front bounds both sooner.)
 """
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -102,6 +104,18 @@ async def test_a_large_open311_post_is_not_a_server_error(target: Target) -> Non
     assert status in (400, 403, 413)
 
 
+TELEGRAM_UPDATE = {
+    "update_id": 42,
+    "message": {
+        "message_id": 1,
+        "date": 1761016500,
+        "text": "LaporHendi lampu mati",
+        "from": {"id": 77, "is_bot": False, "first_name": "Sri"},
+        "chat": {"id": 77, "type": "private"},
+    },
+}
+
+
 async def stall(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Headers announcing 1,000 bytes of body, then 10 of them, then nothing."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -118,21 +132,11 @@ async def test_stalled_clients_do_not_starve_other_webhooks(target: Target) -> N
     port = int(target.url.rsplit(":", 1)[1])
     stalled = [await stall(port, "/webhooks/telegram") for _ in range(50)]
     try:
-        update = {
-            "update_id": 42,
-            "message": {
-                "message_id": 1,
-                "date": 1761016500,
-                "text": "LaporHendi lampu mati",
-                "from": {"id": 77, "is_bot": False, "first_name": "Sri"},
-                "chat": {"id": 77, "type": "private"},
-            },
-        }
         started = time.monotonic()
         status, _ = await target.request(
             "POST",
             "/webhooks/telegram",
-            body=json.dumps(update).encode(),
+            body=json.dumps(TELEGRAM_UPDATE).encode(),
             headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
         )
         assert status == 200
@@ -142,3 +146,88 @@ async def test_stalled_clients_do_not_starve_other_webhooks(target: Target) -> N
             writer.close()
 
 
+@pytest.fixture
+async def impatient(database_url: str) -> AsyncIterator[Target]:
+    async for running in fuzz_target(database_url, SERVER__REQUEST_TIMEOUT_SECONDS=str(REQUEST_TIMEOUT)):
+        yield running
+
+
+REQUEST_TIMEOUT = 1.0
+LINGERING = 10.0
+"""aiohttp's lingering close: what a stalled client used to hold on top of the request timeout."""
+
+
+async def answer_and_close(reader: asyncio.StreamReader) -> tuple[bytes, float]:
+    """Everything the server sends until it closes the connection, and how long that took."""
+    started = time.monotonic()
+    async with asyncio.timeout(REQUEST_TIMEOUT + LINGERING + 5):
+        answer = await reader.read()  # until EOF: the server hung up
+    return answer, time.monotonic() - started
+
+
+async def test_a_stalled_body_is_given_up_after_the_request_timeout(impatient: Target) -> None:
+    port = int(impatient.url.rsplit(":", 1)[1])
+    before = await impatient.counts()
+    reader, writer = await stall(port, "/webhooks/telegram")
+    try:
+        answer, waited = await answer_and_close(reader)
+    finally:
+        writer.close()
+    head = answer.split(b"\r\n", 1)[0]
+    assert head == b"HTTP/1.1 408 Request Timeout", answer[:300]
+    assert b"Connection: close" in answer
+    # Closed right after the answer, not after aiohttp's lingering read of a body that never comes.
+    assert REQUEST_TIMEOUT * 0.9 <= waited < REQUEST_TIMEOUT + LINGERING / 2, waited
+    assert await impatient.counts() == before
+    assert not impatient.log.take()
+
+
+async def test_a_trickled_body_is_given_up_too(impatient: Target) -> None:
+    """The timeout bounds the whole body, not the gap between bytes: one byte every 0.1 s never
+    resets it, so a slow-loris client cannot keep a handler alive by trickling."""
+    port = int(impatient.url.rsplit(":", 1)[1])
+    reader, writer = await stall(port, "/webhooks/telegram")
+
+    async def trickle() -> None:
+        with contextlib.suppress(ConnectionError):
+            while not reader.at_eof():
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(0.1)  # the client's pace, not synchronisation
+
+    dribbling = asyncio.create_task(trickle())
+    try:
+        answer, waited = await answer_and_close(reader)
+    finally:
+        dribbling.cancel()
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
+    assert waited < REQUEST_TIMEOUT + LINGERING / 2, waited
+    assert not impatient.log.take()
+
+
+async def test_clients_stalled_in_their_headers_do_not_starve_other_webhooks(target: Target) -> None:
+    """A header slow-loris never reaches the gateway's handlers: aiohttp parses headers before routing,
+    and drops a connection whose request has not arrived after its `keepalive_timeout` (75 s under
+    `lapor serve`). Meanwhile complete requests are served as usual."""
+    port = int(target.url.rsplit(":", 1)[1])
+    stalled = []
+    for _ in range(50):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /webhooks/telegram HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        await writer.drain()
+        stalled.append((reader, writer))
+    try:
+        started = time.monotonic()
+        status, _ = await target.request(
+            "POST",
+            "/webhooks/telegram",
+            body=json.dumps(TELEGRAM_UPDATE).encode(),
+            headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
+        )
+        assert status == 200
+        assert time.monotonic() - started < 5
+        assert not any(reader.at_eof() for reader, _ in stalled)
+    finally:
+        for _, writer in stalled:
+            writer.close()
