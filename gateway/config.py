@@ -152,6 +152,50 @@ class Open311Config:
 
 
 @dataclass(frozen=True)
+class Open311UpstreamConfig:
+    """Forwarding complaints to an upstream Open311 GeoReport v2 server (SP4N-LAPOR!, the province):
+    gateway/upstream.py. Off until `endpoint` and `api_key` are set."""
+
+    endpoint: str = ""
+    """The upstream's GeoReport v2 base URL, e.g. https://open311.example.go.id/open311/v2"""
+    api_key: Secret = field(default_factory=lambda: Secret(""))
+    jurisdiction_id: str = ""
+    """Sent with every call when the upstream serves several jurisdictions; empty: not sent."""
+    categories: list[str] = field(default_factory=list)
+    """Our category slugs whose complaints are forwarded (once verified and forwarded here)."""
+    service_codes: list[str] = field(default_factory=list)
+    """`our_category=their_service_code` pairs; a category without a pair is sent as its own slug."""
+    poll_seconds: float = 300.0
+    """How often each forwarded request's status is pulled back from the upstream."""
+    timeout_seconds: float = 30.0
+    name: str = "SP4N-LAPOR!"
+    """How the upstream is named in notes the citizen reads."""
+    share_reporter_contact: bool = False
+    """Send the reporter's name and phone number upstream; off: never any personal data."""
+
+    def __post_init__(self) -> None:
+        if self.endpoint and not self.endpoint.startswith(("https://", "http://")):
+            raise ConfigError("open311_upstream.endpoint must be an http(s):// URL")
+        for pair in self.service_codes:
+            ours, _, theirs = pair.partition("=")
+            if not ours.strip() or not theirs.strip():
+                raise ConfigError(f"open311_upstream.service_codes: {pair!r} is not our_category=their_code")
+        if self.poll_seconds <= 0 or self.timeout_seconds <= 0:
+            raise ConfigError("open311_upstream.poll_seconds and timeout_seconds must be more than 0")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.endpoint and self.api_key)
+
+    def service_code(self, category: str) -> str:
+        for pair in self.service_codes:
+            ours, _, theirs = pair.partition("=")
+            if ours.strip() == category:
+                return theirs.strip()
+        return category
+
+
+@dataclass(frozen=True)
 class SimulatorConfig:
     enabled: bool = True
 
@@ -277,6 +321,7 @@ class Config:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     open311: Open311Config = field(default_factory=Open311Config)
+    open311_upstream: Open311UpstreamConfig = field(default_factory=Open311UpstreamConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)

@@ -407,6 +407,57 @@ class IdentityReveal(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class UpstreamState(enum.StrEnum):
+    """Where one forward to the upstream Open311 server stands (gateway/upstream.py)."""
+
+    PENDING = "pending"
+    """To be POSTed (or, when `send_started_at` is set, looked up upstream first) at `next_attempt_at`."""
+    SENDING = "sending"
+    """Claimed by a worker until `lease_until`; a lapsed lease with `send_started_at` is in doubt."""
+    AWAITING_ID = "awaiting_id"
+    """The upstream answered with a token only: `GET tokens/{token}` until it gives the request id."""
+    LINKED = "linked"
+    """Tracked: `service_request_id` known, its status pulled at `next_attempt_at`."""
+    CLOSED = "closed"
+    """The upstream closed the request: nothing more to pull."""
+    FAILED = "failed"
+    """The upstream refused the request for good (4xx); `last_error` says why."""
+
+
+class UpstreamRequest(Base):
+    """A complaint forwarded to the upstream Open311 server: the durable job and the two-way link.
+
+    One row per complaint (the unique key is what makes a forward happen once); `send_started_at`
+    marks a POST that may have reached the upstream, so a retry looks it up there before posting again.
+    """
+
+    __tablename__ = "upstream_requests"
+    __table_args__ = (Index("ix_upstream_requests_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), unique=True)
+    endpoint: Mapped[str] = mapped_column(String(255))
+    service_code: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default=UpstreamState.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    send_started_at: Mapped[datetime | None] = mapped_column()
+    token: Mapped[str | None] = mapped_column(String(128))
+    service_request_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    upstream_status: Mapped[str | None] = mapped_column(String(32))
+    """The upstream's `open` / `closed`."""
+    upstream_detail: Mapped[str | None] = mapped_column(String(64))
+    """Its extended status when it publishes one (FixMyStreet's `fixed`, `in progress`...)."""
+    upstream_notes: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    linked_at: Mapped[datetime | None] = mapped_column()
+    polled_at: Mapped[datetime | None] = mapped_column()
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -427,3 +478,4 @@ categories = _table(Category)
 complaint_departments = _table(ComplaintDepartment)
 notifications = _table(Notification)
 identity_reveals = _table(IdentityReveal)
+upstream_requests = _table(UpstreamRequest)
