@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub, "TOML config file")
     for name in ("department", "routing"):
         sub.choices[name].set_defaults(func=cmd_workflow)
+    from workflow import report_cli  # `lapor report monthly`
+
+    report_cli.add_commands(sub, _load)
     return parser
 
 
