@@ -239,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     from workflow import report_cli  # `lapor report monthly`
 
     report_cli.add_commands(sub, _load)
+    from gateway import backup_cli, keys_cli  # `lapor keys ...`, `lapor backup` (docs/DEPLOY.md)
+
+    keys_cli.add_commands(sub, _load)
+    backup_cli.add_commands(sub, _load)
     return parser
 
 
