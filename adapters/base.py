@@ -138,7 +138,12 @@ class SendResult:
 
 
 class SendError(Exception):
-    """A send that did not happen. `retryable` decides between backoff and giving up."""
+    """A send that did not happen. `retryable` decides between backoff and giving up.
+
+    `retry_after` is the provider's wait in seconds, as the adapter read it; `retry_after_header` is
+    the Retry-After header verbatim (delta-seconds or an HTTP date, RFC 9110 10.2.3) when there was
+    one, so the outbox can read a date against its own clock rather than the adapter's.
+    """
 
     def __init__(
         self,
@@ -148,6 +153,7 @@ class SendError(Exception):
         retry_after: float | None = None,
         code: str | None = None,
         unreachable: bool = False,
+        retry_after_header: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -155,6 +161,7 @@ class SendError(Exception):
         self.retry_after = retry_after
         self.code = code
         self.unreachable = unreachable
+        self.retry_after_header = retry_after_header
 
     def __repr__(self) -> str:
         return (

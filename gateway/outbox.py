@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import logging
+import math
 import random
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import and_, bindparam, or_, select, update
@@ -48,6 +50,49 @@ def backoff(attempt: int, config: OutboxConfig, retry_after: float | None) -> fl
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
+
+
+LONGEST_WAIT = 24 * 3600.0
+"""A Retry-After further out than this (a day) is read as this: a provider's typo or a skewed clock
+must not silence a channel for a year."""
+
+
+def parse_retry_after(value: str, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After value: delta-seconds or an HTTP date (RFC 9110 10.2.3),
+    the date read against `now` (the dispatcher's clock). None for anything else, so the caller falls
+    back to its own backoff."""
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # RFC 9110 dates are GMT; "-0000" parses as naive
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), LONGEST_WAIT)
+
+
+def provider_wait(error: SendError, now: datetime) -> float | None:
+    """How long the provider asked us to wait: its Retry-After header verbatim when the adapter kept
+    it (read against `now`), else the seconds the adapter read (a JSON field, a rate-limit reset)."""
+    if error.retry_after_header:
+        wait = parse_retry_after(error.retry_after_header, now)
+        if wait is not None:
+            return wait
+    if error.retry_after is None or not math.isfinite(error.retry_after):
+        return None
+    return min(max(0.0, error.retry_after), LONGEST_WAIT)
+
+
+def is_throttle(error: SendError, wait: float | None) -> bool:
+    """A provider saying "not now" rather than "this failed": a retryable error with a Retry-After,
+    or a rate-limit code (HTTP 429, Twilio 20429, Graph 130429 all end in 429)."""
+    return error.retryable and (wait is not None or (error.code or "").endswith("429"))
 
 
 def to_outbound(row: Mapping[str, Any]) -> OutboundMessage:
@@ -83,6 +128,8 @@ class Dispatcher:
         self._addresses = addresses
         self._paused_until: dict[str, datetime] = {}
         """Channels that answered 'slow down' (429 + Retry-After): no new sends there until then."""
+        self._throttled: dict[str, int] = {}
+        """Throttling answers in a row per channel, since its last successful send."""
         self._db = db
         self._adapters = adapters
         self._config = config
@@ -274,11 +321,13 @@ class Dispatcher:
     async def _record_sent(self, row: Mapping[str, Any], result: SendResult) -> None:
         now = self._clock()
         self.sent += 1
+        self._throttled.pop(row["channel"], None)
         self._count(row["channel"], "sent")
         await self._recorder.record(
             row["id"],
             {
                 "status": OutboxStatus.SENT.value,
+                "attempts": row["attempts"] + 1,
                 "provider_message_id": result.provider_message_id,
                 "sent_at": now,
                 "send_started_at": None,
@@ -293,9 +342,29 @@ class Dispatcher:
 
     async def _record_failure(self, row: Mapping[str, Any], error: SendError) -> None:
         now = self._clock()
+        channel = row["channel"]
+        wait = provider_wait(error, now)
         attempts = row["attempts"] + 1
-        give_up = not error.retryable or attempts >= self._config.max_attempts
-        if give_up:
+        if is_throttle(error, wait):
+            # Throttling is the provider pacing the account, not this message failing: the channel
+            # pauses (until the Retry-After, or a backoff that grows while the throttling lasts) and
+            # the claim's attempt is given back, so a long 429 storm never exhausts max_attempts.
+            streak = self._throttled[channel] = self._throttled.get(channel, 0) + 1
+            delay = wait if wait else backoff(streak, self._config, None)
+            until = now + timedelta(seconds=delay)
+            self._paused_until[channel] = max(until, self._paused_until.get(channel, until))
+            attempts = row["attempts"]
+            status, next_at = OutboxStatus.PENDING.value, until
+            self.retried += 1
+            self._count(channel, "retry", error.code)
+            log.info(
+                "outbox row %s: %s throttled (%s); channel paused %.1f s",
+                row["id"],
+                channel,
+                error.code,
+                delay,
+            )
+        elif not error.retryable or attempts >= self._config.max_attempts:
             status, next_at = OutboxStatus.FAILED.value, now
             self.failed += 1
             self._count(row["channel"], "failed", error.code)
@@ -307,18 +376,15 @@ class Dispatcher:
                 error.reason,
             )
         else:
-            if error.retry_after:
-                # A provider's Retry-After speaks for the account, not only for this message.
-                until = now + timedelta(seconds=error.retry_after)
-                self._paused_until[row["channel"]] = max(until, self._paused_until.get(row["channel"], until))
             status = OutboxStatus.PENDING.value
-            next_at = now + timedelta(seconds=backoff(attempts, self._config, error.retry_after))
+            next_at = now + timedelta(seconds=backoff(attempts, self._config, None))
             self.retried += 1
             self._count(row["channel"], "retry", error.code)
         await self._recorder.record(
             row["id"],
             {
                 "status": status,
+                "attempts": attempts,
                 "provider_message_id": None,
                 "sent_at": None,
                 "send_started_at": None,

@@ -182,7 +182,7 @@ async def test_rate_limited_send_waits_for_retry_after_then_goes_once(
     assert len(fake_twilio.sent) == 1
     async with gateway.app[ENGINE].connect() as conn:
         row = (await conn.execute(select(OutboxMessage.__table__))).mappings().one()
-    assert (row["status"], row["attempts"]) == ("sent", 2)
+    assert (row["status"], row["attempts"]) == ("sent", 1)  # the throttled try is not an attempt
 
 
 async def test_permanent_errors_give_up_with_the_reason_stored(

@@ -529,7 +529,11 @@ class TwilioMessaging:
         code = getattr(exc, "code", None)
         if not isinstance(code, int) or code == status:
             code = None
-        return classify_failure(status, code, _error_detail(exc), retry_after, self._rules)
+        error = classify_failure(status, code, _error_detail(exc), retry_after, self._rules)
+        if error.retryable and response is not None:
+            # Verbatim too: the outbox reads an HTTP-date Retry-After against its own clock.
+            error.retry_after_header = response.headers.get("Retry-After")
+        return error
 
     async def close(self) -> None:
         if self._http is not None:

@@ -370,6 +370,7 @@ def classify(status: int, data: Any, retry_after_header: str | None) -> SendErro
             retry_after=retry_after if rule.retryable else None,
             code=code_text,
             unreachable=rule.unreachable,
+            retry_after_header=retry_after_header if rule.retryable else None,
         )
     retryable = status == 429 or status >= 500
     return SendError(
@@ -377,6 +378,7 @@ def classify(status: int, data: Any, retry_after_header: str | None) -> SendErro
         retryable=retryable,
         retry_after=retry_after if retryable else None,
         code=code_text,
+        retry_after_header=retry_after_header if retryable else None,
     )
 
 

@@ -107,6 +107,8 @@ class FakeTwilio(LoopbackServer):
         self.sent: list[dict[str, Any]] = []
         self.requests: list[dict[str, str]] = []
         self._failures: deque[ScriptedFailure] = deque()
+        self._throttled_until: datetime | None = None
+        self._throttle_retry_after: float | str | None = None
 
     SHUTDOWN_TIMEOUT = 0.5
     """A test may stop the fake while a `response_delay` answer is still pending: do not wait it out."""
@@ -131,6 +133,13 @@ class FakeTwilio(LoopbackServer):
         """The next `n` message creations fail with this HTTP status / Twilio error code."""
         for _ in range(n):
             self._failures.append(ScriptedFailure(status, code, retry_after, message))
+
+    def throttle_until(self, until: datetime, *, retry_after: float | str | None = None) -> None:
+        """Every message creation before `until` (by the fake's clock) is refused with 429 / 20429
+        "Too Many Requests", as Twilio answers an account over its rate: a throttle that lasts a
+        time, however many requests are made meanwhile."""
+        self._throttled_until = until
+        self._throttle_retry_after = retry_after
 
     async def wait_for_messages(
         self,
@@ -204,6 +213,8 @@ class FakeTwilio(LoopbackServer):
         if self._failures:
             failure = self._failures.popleft()
             return self._error(failure.status, failure.code, failure.message, failure.retry_after)
+        if self._throttled_until is not None and self._clock() < self._throttled_until:
+            return self._error(429, 20429, None, self._throttle_retry_after)
         to = params.get("To", "")
         if not to:
             return self._error(400, 21604, None)
