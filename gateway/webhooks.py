@@ -126,7 +126,7 @@ async def _read(
         form = MultiDictProxy(MultiDict(pairs))
     return WebhookRequest(
         method=request.method,
-        public_url=public_url + request.rel_url.path_qs if public_url else str(request.url),
+        public_url=public_url + request.rel_url.raw_path_qs if public_url else str(request.url),
         path=request.path,
         headers=request.headers,
         query=request.query,
