@@ -4,7 +4,9 @@ messages) applies to them.
 
 What `record_complaint` writes, in the caller's transaction:
 * `reporters`: a new row (random `ref`, optional display name, language) unless the phone number
-  already belongs to a reporter, who is then reused (one person, one history);
+  already belongs to a reporter, who is then reused (one person, one history; a name given now fills
+  in one the reporter did not have). The name is reporter identity: staff screens show a pseudonym
+  and strip the name from free text, only an audited reveal shows it (workflow/views.py);
 * `channel_identities`: kind `phone`, `address` = `AddressBook.key("phone", e164)` (the keyed HMAC
   lookup hash when a privacy vault is configured, else the number itself), `address_enc` =
   `AddressBook.seal(e164)` (the encrypted number, or NULL without a vault), `last_channel` = the
@@ -16,6 +18,12 @@ What `record_complaint` writes, in the caller's transaction:
 * `outbox`: one message to the citizen with the tracking code, on that channel.
 Without a phone number (an anonymous letter, an Open311 report without contact) the complaint gets
 a reporter and no identity: it is tracked by code only.
+
+Nothing is written unless the actor may SUBMIT (city admins and the system), the medium is known,
+the description is there and the number is a real one: every refusal is a `MissingInput` or
+`Forbidden` raised before the first INSERT, so the caller's transaction is never half-done.
+Numbers are normalised exactly as the SMS/WhatsApp adapters normalise a sender (E.164 via
+`adapters.addresses.normalize_phone`), so a citizen who later texts in is the same reporter.
 """
 
 from __future__ import annotations
@@ -25,19 +33,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import phonenumbers
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from adapters.addresses import normalize_phone
+from adapters.base import AddressKind
 from conversation.codes import new_code
 from gateway.addressbook import AddressBook
 from store import models
-from workflow.access import Action, Actor
+from workflow.access import Action, Actor, require
 from workflow.lifecycle import Change, MissingInput, apply
 from workflow.notify import Recipient, outbox_row
 from workflow.settings import WorkflowSettings
 
 OFFLINE_MEDIA = ("walk_in", "letter", "phone", "radio", "email")
+MEDIA = (*OFFLINE_MEDIA, "open311")
+LANGUAGES = ("id", "en")
 RECEIPT = {
     "id": "Aduan Anda sudah kami catat dengan kode {code}. Kabar selanjutnya dikirim ke nomor ini. "
     "Cek kapan saja: balas STATUS {code}.",
@@ -60,17 +71,27 @@ class NewComplaint:
     longitude: float | None = None
     language: str = "id"
     media: tuple[dict[str, Any], ...] = ()
+    region: str = "ID"
+    """Where a number written without +country belongs (`[intake] default_region`)."""
 
 
 def e164(phone: str, region: str = "ID") -> str:
-    """`0812-3456-7890` -> `+6281234567890`; raises MissingInput for something that is not a number."""
+    """`0812-3456-7890` -> `+6281234567890`; raises MissingInput for something that is not a number
+    (a short code, letters, too few digits, a number no operator can have)."""
     try:
-        parsed = phonenumbers.parse(phone, region)
-    except phonenumbers.NumberParseException:
-        raise MissingInput(f"{phone!r} is not a phone number") from None
-    if not phonenumbers.is_possible_number(parsed):
-        raise MissingInput(f"{phone!r} is not a phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        address = normalize_phone(phone.replace("\x00", "")[:64], region)
+    except ValueError:
+        raise MissingInput("a phone number is empty") from None
+    if address.kind != AddressKind.PHONE:
+        raise MissingInput(f"{phone[:64]!r} is not a phone number")
+    return address.value
+
+
+def _clean(text: str | None, limit: int) -> str | None:
+    """Stripped, NUL-free (PostgreSQL text cannot hold NUL), cut to `limit`; None when empty."""
+    if text is None:
+        return None
+    return text.replace("\x00", "").strip()[:limit] or None
 
 
 def _identity(
@@ -78,7 +99,8 @@ def _identity(
 ) -> tuple[int, int | None, str | None]:
     """(reporter id, identity id, E.164 number) for the complaint's citizen."""
     reporters, identities = models.reporters, models.channel_identities
-    number = e164(new.phone) if new.phone else None
+    number = e164(new.phone, new.region) if new.phone else None
+    name = _clean(new.name, 200)
     if number is not None:
         key = addresses.key("phone", number)
         found = conn.execute(
@@ -87,10 +109,16 @@ def _identity(
             )
         ).one_or_none()
         if found is not None:
+            if name is not None:
+                conn.execute(
+                    update(reporters)
+                    .where(reporters.c.id == found.reporter_id, reporters.c.display_name.is_(None))
+                    .values(display_name=name)
+                )
             return found.reporter_id, found.id, number
     reporter_id = conn.execute(
         reporters.insert()
-        .values(ref=secrets.token_hex(8), display_name=new.name, language=new.language, created_at=now)
+        .values(ref=secrets.token_hex(8), display_name=name, language=new.language, created_at=now)
         .returning(reporters.c.id)
     ).scalar_one()
     if number is None:
@@ -118,9 +146,17 @@ def record_complaint(
     """File `new` and tell the citizen its code; returns the tracking code (see module docstring)."""
     from gateway.effects import location_key
 
-    description = new.description.strip()
-    if not description:
+    require(actor, Action.SUBMIT)
+    if new.medium not in MEDIA:
+        raise MissingInput(f"unknown medium {new.medium!r}: one of {', '.join(MEDIA)}")
+    if new.language not in LANGUAGES:
+        raise MissingInput(f"language must be one of {', '.join(LANGUAGES)}")
+    description = _clean(new.description, 4000)
+    if description is None:
         raise MissingInput("a complaint needs a description")
+    location_text = _clean(new.location_text, 500)
+    if new.phone and not new.channel:
+        raise MissingInput("a phone number needs the channel its status messages go out on")
     if new.category is not None:
         row = conn.execute(
             select(models.categories.c.active).where(models.categories.c.slug == new.category)
@@ -141,9 +177,9 @@ def record_complaint(
             origin_channel=new.channel if identity_id is not None and new.channel else new.medium,
             origin_medium=new.medium,
             origin_identity_id=identity_id,
-            description=description[:4000],
-            location_text=new.location_text,
-            location_key=location_key(new.location_text),
+            description=description,
+            location_text=location_text,
+            location_key=location_key(location_text),
             latitude=new.latitude,
             longitude=new.longitude,
             media=list(new.media),

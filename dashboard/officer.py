@@ -18,6 +18,8 @@ from sqlalchemy import func, select, update
 
 from dashboard import common, queries
 from dashboard.i18n import MEDIUM_LABELS, STATUS_LABELS, request_language
+from dashboard.live import notify_change
+from dashboard.record import REPLY_CHANNELS, add_record_routes
 from dashboard.render import JAKARTA, render
 from store import models
 from workflow.access import Action, Forbidden, Scope, can
@@ -50,6 +52,7 @@ def add_officer_routes(app: web.Application) -> None:
     router.add_post("/dashboard/bulk", bulk)
     router.add_get("/dashboard/notifications", notifications_page)
     router.add_post("/dashboard/notifications/read", notifications_read)
+    add_record_routes(app)
 
 
 def _local_day(text: str | None, *, end: bool = False) -> datetime | None:
@@ -213,6 +216,8 @@ async def _render_complaint(
             "due": due,
             "choices": await queries.choices(common.engine(request)),
             "done": request.query.get("done"),
+            "recorded": request.query.get("recorded") == "1",
+            "reply_label": REPLY_CHANNELS.get(detail["origin_channel"]),
             "unread": await unread_count(request, session.user_id),
             "lang_code": lang,
         },
@@ -225,7 +230,7 @@ async def complaint_page(request: web.Request) -> web.StreamResponse:
     return await _render_complaint(request, session, request.match_info["code"].upper())
 
 
-async def _store_photo(request: web.Request, upload: Any) -> dict[str, Any]:
+async def store_photo(request: web.Request, upload: Any) -> dict[str, Any]:
     """An uploaded photo into the evidence store (type checked, EXIF stripped), as a media entry."""
     from gateway.app import CONFIG
     from gateway.media import MediaStore
@@ -257,7 +262,7 @@ async def perform(
     for upload in form.getall("photo", []):
         if hasattr(upload, "file"):
             try:
-                evidence.append(await _store_photo(request, upload))
+                evidence.append(await store_photo(request, upload))
             except MediaRejected as exc:
                 raise TransitionError(f"photo refused: {exc}") from None
     departments = [d for d in form.getall("departments", []) if isinstance(d, str) and d]
@@ -276,7 +281,8 @@ async def perform(
     )
 
 
-async def _form(request: web.Request) -> Any:
+async def read_form(request: web.Request) -> Any:
+    """The posted form (multipart with photos, or urlencoded), refused early when over the size limit."""
     if request.content_length is not None and request.content_length > MAX_UPLOAD + 65536:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_UPLOAD, actual_size=request.content_length)
     return await request.post()
@@ -285,7 +291,7 @@ async def _form(request: web.Request) -> Any:
 async def complaint_action(request: web.Request) -> web.StreamResponse:
     session = common.require(request)
     code = request.match_info["code"].upper()
-    form = await _form(request)
+    form = await read_form(request)
     common.check_csrf(request, session, form)
     action = form.get("action")
     if not isinstance(action, str) or action not in {a.value for a in FORM_ACTIONS}:
@@ -296,13 +302,14 @@ async def complaint_action(request: web.Request) -> web.StreamResponse:
         return await _render_complaint(request, session, code, error=str(exc), status=403)
     except TransitionError as exc:
         return await _render_complaint(request, session, code, error=str(exc), status=409)
+    notify_change(request.app)
     raise web.HTTPSeeOther(f"/dashboard/complaints/{code}?done={action}")
 
 
 async def reveal(request: web.Request) -> web.StreamResponse:
     session = common.require(request)
     code = request.match_info["code"].upper()
-    form = await _form(request)
+    form = await read_form(request)
     common.check_csrf(request, session, form)
     from gateway.app import WORKFLOW
 
@@ -329,7 +336,7 @@ async def reveal(request: web.Request) -> web.StreamResponse:
 async def bulk(request: web.Request) -> web.StreamResponse:
     """The same action on several complaints; each is its own transaction, failures are listed."""
     session = common.require(request)
-    form = await _form(request)
+    form = await read_form(request)
     common.check_csrf(request, session, form)
     action = form.get("action")
     codes = [c.upper() for c in form.getall("codes", []) if isinstance(c, str)][:100]
@@ -389,7 +396,7 @@ async def notifications_page(request: web.Request) -> web.StreamResponse:
 
 async def notifications_read(request: web.Request) -> web.StreamResponse:
     session = common.require(request)
-    form = await _form(request)
+    form = await read_form(request)
     common.check_csrf(request, session, form)
     table = models.notifications
     async with common.engine(request).begin() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -13,12 +14,19 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.app import ENGINE
-from store.users import create_user
+from gateway.app import DISPATCHER, ENGINE
+from store import models
+from store.users import ROLES, hash_password
+from tests.fakes.twilio import FakeTwilio
 from tests.harness import RunningGateway, bound_socket, make_config, start_gateway
 
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 PASSWORD = "kata-sandi-yang-panjang"
+
+
+@functools.cache
+def _password_hash() -> str:
+    return hash_password(PASSWORD)
 
 
 class Clock:
@@ -51,7 +59,21 @@ class Dashboard:
         )
 
     async def add_user(self, username: str, role: str, department: str | None = None) -> None:
-        await create_user(self.gateway.app[ENGINE], username, PASSWORD, role=role, department=department)
+        """A user with `PASSWORD`, stored as `lapor user add` stores one. The argon2 hash is made once
+        per test process (it is deliberately slow); signing in still verifies it for real."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        async with self.gateway.app[ENGINE].begin() as conn:
+            await conn.execute(
+                models.users.insert().values(
+                    username=username,
+                    password_hash=_password_hash(),
+                    role=role,
+                    department=department,
+                    active=True,
+                    failed_logins=0,
+                )
+            )
 
     async def login(self, browser: aiohttp.ClientSession, username: str, password: str = PASSWORD) -> int:
         token = await csrf_from(browser, "/dashboard/login")
@@ -82,6 +104,11 @@ class Dashboard:
             return messages[before:]
 
 
+    async def drain(self) -> None:
+        """Send everything the outbox owes now (gateways started with background=False)."""
+        await self.gateway.app[DISPATCHER].drain()
+
+
 async def csrf_from(browser: aiohttp.ClientSession, path: str) -> str:
     async with browser.get(path) as response:
         match = CSRF_FIELD.search(await response.text())
@@ -95,6 +122,37 @@ async def dashboard(database_url: str, tmp_path: Path) -> AsyncIterator[Dashboar
     config = make_config(database_url, sock.getsockname()[1], MEDIA__DIRECTORY=str(tmp_path / "media"))
     clock = Clock()
     running = await start_gateway(config, sock, clock=clock)
+    try:
+        yield Dashboard(running, clock)
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def fake_twilio() -> AsyncIterator[FakeTwilio]:
+    async with FakeTwilio() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def sms_dashboard(
+    database_url: str, tmp_path: Path, fake_twilio: FakeTwilio
+) -> AsyncIterator[Dashboard]:
+    """The dashboard with Twilio SMS pointed at a fake Twilio on loopback; the outbox is sent when the
+    test calls `drain()`, so every message a test waits for is one it caused."""
+    sock = bound_socket()
+    config = make_config(
+        database_url,
+        sock.getsockname()[1],
+        MEDIA__DIRECTORY=str(tmp_path / "media"),
+        CHANNELS__TWILIO__ACCOUNT_SID=fake_twilio.account_sid,
+        CHANNELS__TWILIO__AUTH_TOKEN=fake_twilio.auth_token,
+        CHANNELS__TWILIO__SMS_FROM="+15005550006",
+        CHANNELS__TWILIO__API_BASE=fake_twilio.base_url,
+        PRIVACY__KEY="kunci-privasi-uji-coba",
+    )
+    clock = Clock()
+    running = await start_gateway(config, sock, clock=clock, background=False)
     try:
         yield Dashboard(running, clock)
     finally:
