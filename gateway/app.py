@@ -32,6 +32,7 @@ from gateway.outbox import Dispatcher
 from gateway.pipeline import Ingestor
 from gateway.ratelimit import SenderLimiter
 from gateway.timers import ConversationTimers
+from gateway.upstream import UpstreamForwarder
 from gateway.webhooks import mount
 from store import models
 from store.db import Database, make_sessionmaker
@@ -59,6 +60,8 @@ MEDIA_FETCHER = web.AppKey("media_fetcher", MediaFetcher)
 METRICS = web.AppKey("metrics", Metrics)
 WORKFLOW = web.AppKey("workflow", Workflow)
 ESCALATOR = web.AppKey("escalator", Escalator)
+UPSTREAM: web.AppKey[UpstreamForwarder] = web.AppKey("upstream")
+"""Present only when `[open311_upstream]` is configured."""
 
 
 def _utcnow() -> datetime:
@@ -158,6 +161,20 @@ def create_app(
         poll_seconds=config.workflow.escalation_poll_seconds,
     )
 
+    # Forwarding complaints to an upstream Open311 server and pulling their status back (gateway/upstream.py).
+    upstream: UpstreamForwarder | None = None
+    if config.open311_upstream.enabled:
+        upstream = app[UPSTREAM] = UpstreamForwarder(
+            db,
+            config.open311_upstream,
+            config.outbox,
+            workflow_settings,
+            clock=clock,
+            public_url=config.public_url if config.dashboard.enabled else "",
+            single_process=sqlite,
+            on_committed=dispatcher.wake,
+        )
+
     # X/Twitter recent-search polling (the webhook needs no task); None when the channel is off.
     from adapters.twitter.poller import make_poller
 
@@ -174,7 +191,11 @@ def create_app(
             if twitter_poller is not None:
                 await twitter_poller.start()
             await app[ESCALATOR].start()
+            if upstream is not None:
+                await upstream.start()
         yield
+        if upstream is not None:
+            await upstream.stop()
         await app[ESCALATOR].stop()
         if twitter_poller is not None:
             await twitter_poller.stop()
