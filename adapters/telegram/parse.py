@@ -211,6 +211,8 @@ def _callback(query: CallbackQuery, received_at: datetime) -> ParsedUpdate:
     if not data:
         return ParsedUpdate((), reply_method=answer, ignored="callback_query without data")
     keyboard_message = query.message
+    # A fuzzed or very old update can carry the message without its chat: the tap still counts.
+    keyboard_chat = getattr(keyboard_message, "chat", None)
     event = InboundMessage(
         channel=CHANNEL,
         medium=Medium.TELEGRAM,
@@ -220,8 +222,8 @@ def _callback(query: CallbackQuery, received_at: datetime) -> ParsedUpdate:
         # A tap is the word on the button, exactly as if typed: the conversation needs no button logic.
         text=data,
         reply_to=(
-            f"{keyboard_message.chat.id}:{keyboard_message.message_id}"
-            if keyboard_message is not None
+            f"{keyboard_chat.id}:{keyboard_message.message_id}"
+            if keyboard_message is not None and keyboard_chat is not None
             else None
         ),
         profile_name=_name(query.from_user),

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from sqlalchemy import func as sql_func
 from sqlalchemy import literal, select, union_all
@@ -46,6 +46,9 @@ FUZZ = settings(
     max_examples=int(os.environ.get("LAPOR_FUZZ_EXAMPLES", "60")),
     deadline=None,
     derandomize=True,  # the same examples on every CI run
+    # No shrinking: a failure is reported as found, at once. Shrinking a server round-trip can take
+    # many minutes, which would hide a real failure behind a CI timeout.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target],
     database=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
