@@ -180,6 +180,8 @@ class UpstreamForwarder:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.totals = RunReport()
+        self.ran = asyncio.Condition()
+        """Notified after every `run_once` (tests and tools wait on `totals` with it)."""
 
     @property
     def _lease(self) -> timedelta:
@@ -211,7 +213,9 @@ class UpstreamForwarder:
         await self._db.run(lambda conn: conn.execute(statement))
 
     async def _run(self) -> None:
-        interval = min(self._config.poll_seconds, max(self._outbox.poll_seconds, 1.0) * 5)
+        # Newly forwarded complaints are found by the same idle re-check as the outbox's; status
+        # pulls keep their own, per-request `poll_seconds`.
+        interval = min(self._config.poll_seconds, self._outbox.poll_seconds)
         while not self._stopping:
             try:
                 await self.run_once()
@@ -234,6 +238,8 @@ class UpstreamForwarder:
         await self._poll(report)
         for name in ("enqueued", "linked", "reconciled", "retried", "failed", "changes"):
             setattr(self.totals, name, getattr(self.totals, name) + getattr(report, name))
+        async with self.ran:
+            self.ran.notify_all()
         return report
 
     # ---- enqueue --------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,13 +63,17 @@ async def upstream_database_url(database_url: str, tmp_path: Path) -> AsyncItera
 @dataclass
 class Proxy:
     """Forwards /open311/... to B. `down`: answer 503 without forwarding; `lose_posts`: forward a POST,
-    then answer 502 (B acted, A never hears); `hang_posts`: forward a POST, then never answer."""
+    then answer 502 (B acted, A never hears); `hang_posts`: forward a POST, then never answer;
+    `tokens`: answer a POST with a token only, as asynchronous Open311 servers do. `forms` keeps
+    what A posted."""
 
     target: str = ""
     url: str = ""
     down: bool = False
     lose_posts: int = 0
     hang_posts: int = 0
+    tokens: bool = False
+    forms: list[dict[str, str]] = field(default_factory=list)
     posts_reaching_b: int = 0
     refused: int = 0
     posted: asyncio.Event = field(default_factory=asyncio.Event)
@@ -89,6 +95,7 @@ class Proxy:
             payload = await answer.read()
             status = answer.status
         if request.method == "POST":
+            self.forms.append(dict(urllib.parse.parse_qsl(body.decode())))
             self.posts_reaching_b += 1
             self.posted.set()
             if self.hang_posts:
@@ -97,6 +104,9 @@ class Proxy:
             if self.lose_posts:
                 self.lose_posts -= 1
                 return web.Response(status=502, text="bad gateway")
+            if self.tokens and status == 200:
+                created = json.loads(payload)[0]
+                return web.json_response([{"token": created["service_request_id"]}])
         return web.Response(body=payload, status=status, content_type="application/json")
 
 
@@ -114,9 +124,9 @@ class Pair:
         return self.a.app[UPSTREAM]
 
 
-async def _start_a(config: Config, clock: ManualClock) -> RunningGateway:
+async def _start_a(config: Config, clock: ManualClock, *, background: bool = False) -> RunningGateway:
     sock = bound_socket()
-    return await start_gateway(config, sock, clock=clock, background=False)
+    return await start_gateway(config, sock, clock=clock, background=background)
 
 
 @pytest.fixture
@@ -369,3 +379,67 @@ async def test_crash_mid_post_then_restart_makes_no_duplicate(pair: Pair) -> Non
     report = await pair.forwarder.run_once()
     assert (report.linked, report.reconciled) == (1, 1)
     assert pair.proxy.posts_reaching_b == 1 and len(await on_b(pair, code)) == 1
+
+
+async def test_what_goes_up_token_answers_and_refusals(pair: Pair) -> None:
+    pair.proxy.tokens = True
+    code = await file_and_forward(pair.a, pair.clock, "lampu_pju", "Lampu PJU mati, Budi Santoso")
+    report = await pair.forwarder.run_once()
+    assert report.linked == 1  # the token was resolved with GET tokens/{token} in the same run
+    [request] = await on_b(pair, code)
+    row = await upstream_row(pair.a, code)
+    assert row is not None and row["token"] == row["service_request_id"] == request["service_request_id"]
+    [form] = pair.proxy.forms
+    assert form == {
+        "service_code": "lampu_pju",
+        "description": f"[{code}] Lampu PJU mati, […]",
+        "lat": "-6.983121",
+        "long": "110.409154",
+        "address_string": "Jl. Pemuda depan Paragon",
+        "jurisdiction_id": "jatengprov.go.id",
+        "api_key": KEY,
+    }  # no name, no phone, no e-mail: nothing personal
+
+    # A complaint the upstream refuses (no place at all): failed for good, the staff told why.
+    pair.proxy.tokens = False
+    workflow = pair.a.app[WORKFLOW]
+    new = NewComplaint(medium="letter", description="Lampu mati", channel=None, category="lampu_pju")
+    refused = await pair.a.app[DATABASE].run(
+        functools.partial(
+            record_complaint, new=new, actor=ADMIN, settings=workflow.settings, now=pair.clock()
+        )
+    )
+    await workflow.transition(refused, "verify", ADMIN)
+    await workflow.transition(refused, "forward", ADMIN)
+    assert (await pair.forwarder.run_once()).failed == 1
+    row = await upstream_row(pair.a, refused)
+    assert row is not None and row["state"] == "failed" and "400" in row["last_error"]
+    pair.clock.advance(seconds=3600)
+    assert (await pair.forwarder.run_once()).failed == 0 and len(pair.proxy.forms) == 2
+    notes = await pair.a.app[DATABASE].run(
+        lambda conn: [
+            (e.note, e.public)
+            for e in conn.execute(
+                select(models.status_events.c.note, models.status_events.c.public)
+                .join(models.complaints, models.complaints.c.id == models.status_events.c.complaint_id)
+                .where(
+                    models.complaints.c.tracking_code == refused, models.status_events.c.action == "update"
+                )
+            )
+        ]
+    )
+    assert [public for _, public in notes] == [False]
+    assert "LAPOR Jateng menolak" in notes[0][0] and "location" in notes[0][0]
+
+
+async def test_serve_forwards_in_the_background(pair: Pair) -> None:
+    """As `lapor serve` runs it: the forwarder is started with the app and finds new forwards itself."""
+    await pair.a.stop()
+    pair.a = await _start_a(pair.config_a, pair.clock, background=True)
+    code = await file_and_forward(pair.a, pair.clock, "rob", "Rob di Tambak Lorok sejak pagi")
+    forwarder = pair.forwarder
+    async with asyncio.timeout(10), forwarder.ran:
+        await forwarder.ran.wait_for(lambda: forwarder.totals.linked >= 1)
+    row = await upstream_row(pair.a, code)
+    assert row is not None and row["state"] == "linked"
+    assert [r["service_code"] for r in await on_b(pair, code)] == ["banjir"]
