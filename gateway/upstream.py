@@ -69,6 +69,7 @@ ELIGIBLE = (S.FORWARDED.value, S.IN_PROGRESS.value, S.REOPENED.value)
 """Statuses in which a complaint of a configured category is forwarded upstream."""
 SCAN_BATCH = 200
 SEND_BATCH = 20
+MAX_BATCHES = 10
 POLL_BATCH = 50
 SEARCH_MARGIN = timedelta(hours=1)
 """Looking for a post in doubt starts this long before it was made (clocks differ)."""
@@ -230,7 +231,7 @@ class UpstreamForwarder:
         report = RunReport()
         if self._categories:
             report.enqueued = await self._db.run(self._enqueue)
-        while True:
+        for _ in range(MAX_BATCHES):  # bounded: a zero retry delay must not spin here forever
             rows = await self._db.run(functools.partial(self._claim, limit=SEND_BATCH))
             if not rows:
                 break
@@ -348,6 +349,10 @@ class UpstreamForwarder:
                 report.reconciled += 1
                 await self._record_created(row, Created(match.service_request_id, None), report)
                 return
+        if not fields:
+            refusal = Open311Failure("made confidential after it was queued: not forwarded", retryable=False)
+            await self._retry(row, refusal, report, doubt=None)
+            return
         try:
             created = await self.client.create_request(fields)
         except Open311Failure as exc:
@@ -378,6 +383,8 @@ class UpstreamForwarder:
         ).scalar_one_or_none()
         names = (name,) if name else ()
         code = complaint.tracking_code
+        if complaint.confidential:
+            return code, {}  # an Open311 server publishes what it gets
         description = redact(complaint.description, names=names)
         fields: dict[str, str] = {
             "service_code": row["service_code"],
@@ -388,7 +395,7 @@ class UpstreamForwarder:
             fields["long"] = f"{complaint.longitude:.6f}"
         if complaint.location_text:
             fields["address_string"] = redact(complaint.location_text, names=names)[:500]
-        if self._public_url and not complaint.confidential:
+        if self._public_url:
             from dashboard.tracking import resolution_photos
 
             if resolution_photos(conn, code):

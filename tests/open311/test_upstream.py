@@ -443,3 +443,22 @@ async def test_serve_forwards_in_the_background(pair: Pair) -> None:
     row = await upstream_row(pair.a, code)
     assert row is not None and row["state"] == "linked"
     assert [r["service_code"] for r in await on_b(pair, code)] == ["banjir"]
+
+
+async def test_confidential_complaints_never_go_up(pair: Pair) -> None:
+    workflow = pair.a.app[WORKFLOW]
+    hidden = await file_and_forward(pair.a, pair.clock, "lampu_pju", "Lampu mati di depan rumah saya")
+    await workflow.transition(hidden, "update", ADMIN, note="korban KDRT", confidential=True)
+    late = await file_and_forward(pair.a, pair.clock, "rob", "Rob masuk rumah")
+    pair.proxy.down = True
+    assert (await pair.forwarder.run_once()).enqueued == 1  # `hidden` is not even queued
+    assert await upstream_row(pair.a, hidden) is None
+    # Made confidential while its forward was waiting (and in doubt): looked up, then not sent.
+    await workflow.transition(late, "update", ADMIN, note="alamat korban", confidential=True)
+    pair.proxy.down = False
+    pair.clock.advance(seconds=1000)
+    report = await pair.forwarder.run_once()
+    assert (report.linked, report.failed) == (0, 1)
+    row = await upstream_row(pair.a, late)
+    assert row is not None and row["state"] == "failed" and "confidential" in row["last_error"]
+    assert pair.proxy.forms == [] and await on_b(pair, late) == []
