@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from dashboard.intake import NewComplaint, record_complaint
 from gateway.app import ADAPTERS, DATABASE, DISPATCHER, UPSTREAM, WORKFLOW
 from gateway.config import Config
-from gateway.upstream import UpstreamForwarder
+from gateway.upstream import Seen, UpstreamForwarder, plan
 from store import models
 from tests.harness import ManualClock, RunningGateway, bound_socket, make_config, start_gateway
 from workflow.access import Actor
@@ -462,3 +462,82 @@ async def test_confidential_complaints_never_go_up(pair: Pair) -> None:
     row = await upstream_row(pair.a, late)
     assert row is not None and row["state"] == "failed" and "confidential" in row["last_error"]
     assert pair.proxy.forms == [] and await on_b(pair, late) == []
+
+
+NAME = "LAPOR Jateng"
+PROOF = {"url": "https://up/requests/9.json"}
+
+
+@pytest.mark.parametrize(
+    ("ours", "before", "after", "expected"),
+    [
+        # first look at a fresh request: noted for the staff only
+        (
+            "forwarded",
+            (None, None, None),
+            ("open", "open", None),
+            [("update", None, "Status di LAPOR Jateng: open")],
+        ),
+        # taken in hand upstream: in progress here, with their note for the citizen
+        (
+            "forwarded",
+            ("open", "open", None),
+            ("open", "in progress", "Dijadwalkan"),
+            [("accept", "LAPOR Jateng: Dijadwalkan", None)],
+        ),
+        ("reopened", ("open", "open", None), ("open", "action scheduled", None), [("accept", None, None)]),
+        # already in progress here: their new note reaches the citizen
+        (
+            "in_progress",
+            ("open", "in progress", None),
+            ("open", "in progress", "Material datang"),
+            [("update", "LAPOR Jateng: Material datang", None)],
+        ),
+        # the same note again is not news
+        (
+            "in_progress",
+            ("open", "in progress", "A"),
+            ("open", "investigating", "A"),
+            [("update", None, "Status di LAPOR Jateng: investigating")],
+        ),
+        # fixed: accepted if needed, then resolved with their request as the evidence
+        (
+            "forwarded",
+            ("open", None, None),
+            ("closed", "fixed", "Beres"),
+            [("accept", None, None), ("resolve", "Beres", "Selesai menurut LAPOR Jateng (fixed).")],
+        ),
+        (
+            "in_progress",
+            ("open", None, None),
+            ("closed", None, None),
+            [("resolve", None, "Selesai menurut LAPOR Jateng (closed).")],
+        ),
+        # closed without a fix: the city decides, the citizen is not told "done"
+        (
+            "in_progress",
+            ("open", None, None),
+            ("closed", "not councils responsibility", "Bukan kewenangan"),
+            [
+                (
+                    "update",
+                    None,
+                    "LAPOR Jateng menutup permintaan tanpa penyelesaian (not councils responsibility): "
+                    "Bukan kewenangan. Tindak lanjut ada di kota.",
+                )
+            ],
+        ),
+        # nothing to do on complaints already finished here
+        ("resolved", ("open", None, None), ("closed", "fixed", None), []),
+        ("closed", ("open", None, None), ("open", "in progress", "x"), []),
+    ],
+)
+def test_upstream_status_mapping(
+    ours: str,
+    before: tuple[str | None, str | None, str | None],
+    after: tuple[str | None, str | None, str | None],
+    expected: list[tuple[str, str | None, str | None]],
+) -> None:
+    steps = plan(ours, Seen(*before), Seen(*after), name=NAME, evidence=PROOF)
+    assert [(s.action.value, s.public_note, s.note) for s in steps] == expected
+    assert all(s.evidence == (PROOF,) for s in steps if s.action == "resolve")
