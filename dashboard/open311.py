@@ -46,6 +46,9 @@ EXTENDED_STATUS = {
 }
 """Our statuses as FixMyStreet's Open311 extension names them; `closed` depends on the fix."""
 MAX_RESULTS = 1000
+MAX_BODY = 64 * 1024
+"""Largest POST body: a service request is a short form (photos come as `media_url`), so far less
+than the app-wide 12 MiB that dashboard photo uploads need. More is refused with an Open311 413."""
 DEFAULT_WINDOW = timedelta(days=90)
 OPENAPI = Path(__file__).parent / "static" / "open311-openapi.json"
 
@@ -124,7 +127,10 @@ def _guarded(handler: Any) -> Any:
         try:
             result: web.StreamResponse = await handler(request, fmt)
         except Open311Error as exc:
-            return error(fmt, exc.status, exc.description)
+            response = error(fmt, exc.status, exc.description)
+            if exc.status == 413:
+                response.force_close()  # the rest of the body is not worth reading to keep the connection
+            return response
         return result
 
     return wrapper
@@ -364,9 +370,15 @@ async def create_request(request: web.Request, fmt: str) -> web.Response:
     from gateway.app import CONFIG, WORKFLOW
 
     config = request.app[CONFIG].open311
+    too_large = f"the request body is over the {MAX_BODY}-byte limit"
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise Open311Error(413, too_large)  # refused before reading a byte of it
     # PostgreSQL text cannot hold NUL; a client sending one gets it dropped, not a 500.
     try:
-        posted = await request.post()
+        # A chunked body has no Content-Length: the limit then stops the read once it is passed.
+        posted = await request.clone(client_max_size=MAX_BODY).post()
+    except web.HTTPRequestEntityTooLarge:
+        raise Open311Error(413, too_large) from None
     except (UnicodeDecodeError, ValueError):
         raise Open311Error(400, "body is not a readable form") from None
     form = {k: (v.replace("\x00", "") if isinstance(v, str) else v) for k, v in posted.items()}
