@@ -33,6 +33,9 @@ row, acting as the complaint's department, so the citizen hears about it like an
     upstream closed without a fix            -> internal note: the city decides what to do
     new status notes on an open request      -> public update note ("SP4N-LAPOR!: ...")
     anything else                            -> internal note with the upstream's status
+
+Not handled (yet): a request the upstream reopens after closing it (closed rows are no longer
+pulled), and re-forwarding a complaint reopened here after the upstream closed it.
 """
 
 from __future__ import annotations
@@ -192,6 +195,12 @@ class UpstreamForwarder:
         self._wake.set()
 
     async def start(self) -> None:
+        log.info(
+            "open311 upstream: forwarding %s to %s, status pulled every %ss",
+            ", ".join(self._categories) or "no categories",
+            self.client.base,
+            self._config.poll_seconds,
+        )
         if self._single_process:
             await self._expire_own_leases()
         self._task = asyncio.create_task(self._run(), name="open311-upstream")
