@@ -128,3 +128,7 @@ EOF
 count=$(psql "$pg/lapor_smoke" -tAc 'SELECT count(*) FROM inbound_messages')
 [ "$count" -eq 31 ] || { echo "expected 31 stored messages, got $count"; exit 1; }
 echo "ok: 31 messages stored once each in PostgreSQL"
+# Both processes started at once on a new database: one creates the admin, neither crashes.
+! grep -l Traceback serve-1808?.log || { cat serve-1808?.log; exit 1; }
+[ "$(cat serve-1808?.log | grep -c '^First start: created dashboard user')" -eq 1 ]
+echo "ok: simultaneous first start: one admin created, no traceback"

@@ -62,6 +62,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 async def _bootstrap_admin(config: Config) -> None:
     """First start: migrate an embedded SQLite and create an admin whose password is printed once."""
+    from sqlalchemy.exc import IntegrityError
+
     from store.db import is_sqlite, make_engine
     from store.migrate import upgrade
     from store.users import count_users, create_user
@@ -76,7 +78,10 @@ async def _bootstrap_admin(config: Config) -> None:
             return  # schema missing on PostgreSQL: create_app explains that `lapor migrate` is needed
         if existing == 0:
             password = secrets.token_urlsafe(12)
-            await create_user(engine, config.dashboard.admin_username, password, role="admin")
+            try:
+                await create_user(engine, config.dashboard.admin_username, password, role="admin")
+            except IntegrityError:
+                return  # several processes started at once on a new database: another one made it
             print(
                 f"First start: created dashboard user '{config.dashboard.admin_username}' "
                 f"with password {password}  (change it with `lapor user passwd`)"
