@@ -34,6 +34,9 @@ FORM_ACTIONS = (
     Action.ACCEPT,
     Action.REPLY,
     Action.UPDATE,
+    Action.ASK_REPORTER,
+    Action.RESUME,
+    Action.REQUEST_COORDINATION,
     Action.RESOLVE,
     Action.REJECT,
     Action.MARK_DUPLICATE,
@@ -111,20 +114,28 @@ def _kecamatan_names() -> list[str]:
 
 async def inbox(request: web.Request) -> web.StreamResponse:
     session = common.require(request)
+    actor = common.actor(session)
     bound = session.role in ("officer", "head")
-    filters = filters_from(request, session.department if bound else None)
-    page = await queries.list_complaints(
-        common.engine(request), filters=filters, page=_page_number(request), now=common.now(request)
-    )
+    filters = filters_from(request, (session.department or "-") if bound else None)
+    may_view = can(actor, Action.VIEW)
+    if may_view:
+        page = await queries.list_complaints(
+            common.engine(request), filters=filters, page=_page_number(request), now=common.now(request)
+        )
+    else:  # auditors read statistics and open data, never complaints
+        page = queries.Page([], 1, False, 0)
+    if session.role != "admin":  # a number typed into the place stays with the city team
+        for row in page.rows:
+            row["location_text"] = redact(row["location_text"]) if row["location_text"] else None
 
     def page_url(number: int) -> str:
         return str(request.rel_url.update_query(page=number))
 
-    actor = common.actor(session)
     return render(
         request,
         "list.html",
         {
+            "may_view": may_view,
             "session": session,
             "csrf": common.csrf(request, session),
             "page": page,
@@ -339,9 +350,11 @@ async def bulk(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     common.check_csrf(request, session, form)
     action = form.get("action")
-    codes = [c.upper() for c in form.getall("codes", []) if isinstance(c, str)][:100]
+    codes = list(dict.fromkeys(c.upper() for c in form.getall("codes", []) if isinstance(c, str)))[:100]
     if action not in {a.value for a in BULK_ACTIONS} or not codes:
         raise web.HTTPBadRequest(text="choose an action and at least one complaint")
+    if not can(common.actor(session), str(action)):
+        raise web.HTTPForbidden(text=f"role {session.role!r} may not {action}")
     failures: list[tuple[str, str]] = []
     done = 0
     for code in codes:
@@ -350,6 +363,8 @@ async def bulk(request: web.Request) -> web.StreamResponse:
             done += 1
         except (TransitionError, Forbidden) as exc:
             failures.append((code, str(exc)))
+    if done:
+        notify_change(request.app)
     return render(
         request,
         "bulk.html",
@@ -405,4 +420,5 @@ async def notifications_read(request: web.Request) -> web.StreamResponse:
             .where(table.c.user_id == session.user_id, table.c.read_at.is_(None))
             .values(read_at=common.now(request))
         )
+    notify_change(request.app)
     raise web.HTTPSeeOther("/dashboard/notifications")

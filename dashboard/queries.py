@@ -94,16 +94,27 @@ def _conditions(filters: Filters, now: datetime) -> list[Any]:
         wanted.append(complaints.c.created_at >= filters.date_from)
     if filters.date_to is not None:
         wanted.append(complaints.c.created_at < filters.date_to)
-    if filters.q:
-        pattern = "%" + filters.q.lower().replace("%", "").replace("_", "") + "%"
+    for term in search_terms(filters.q):
+        # Every word must appear somewhere (description, place or code), in any order: "pemuda
+        # paragon" finds "Jl. Pemuda depan Paragon". `%` and `_` typed by the officer are literal.
         wanted.append(
             or_(
-                func.lower(complaints.c.description).like(pattern),
-                func.lower(func.coalesce(complaints.c.location_text, "")).like(pattern),
-                func.lower(complaints.c.tracking_code).like(pattern),
+                func.lower(complaints.c.description).contains(term, autoescape=True),
+                func.lower(func.coalesce(complaints.c.location_text, "")).contains(term, autoescape=True),
+                func.lower(complaints.c.tracking_code).contains(term, autoescape=True),
             )
         )
     return wanted
+
+
+MAX_TERMS = 8
+
+
+def search_terms(text: str | None) -> list[str]:
+    """The distinct lower-cased words of a search box, at most `MAX_TERMS`."""
+    if not text:
+        return []
+    return list(dict.fromkeys(text.lower().split()))[:MAX_TERMS]
 
 
 def is_overdue(row: Any, now: datetime) -> bool:
