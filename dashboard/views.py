@@ -18,6 +18,7 @@ from aiohttp import web
 from dashboard import auth
 from dashboard.live import add_live_routes
 from dashboard.officer import add_officer_routes
+from dashboard.opendata import add_open_data_routes
 from dashboard.render import render
 from dashboard.tracking import track_form, track_page, track_photo
 
@@ -45,6 +46,7 @@ def add_dashboard_routes(app: web.Application) -> None:
     router.add_static("/dashboard/static/", STATIC, append_version=False)
     add_officer_routes(app)
     add_live_routes(app)
+    add_open_data_routes(app)
     if app[CONFIG].open311.enabled:
         from dashboard.open311 import add_open311_routes
 
