@@ -37,6 +37,12 @@ class Changes:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self.closed = False
+        """Set at shutdown: streams end at once instead of holding the server's stop for a tick."""
+
+    def close(self) -> None:
+        self.closed = True
+        self.notify()
 
     def notify(self) -> None:
         event, self._event = self._event, asyncio.Event()
@@ -59,8 +65,13 @@ CHANGES = web.AppKey("dashboard_changes", Changes)
 def add_live_routes(app: web.Application) -> None:
     from gateway.app import INGESTOR
 
-    app[CHANGES] = Changes()
-    app[INGESTOR].on_committed.append(app[CHANGES].notify)
+    changes = app[CHANGES] = Changes()
+    app[INGESTOR].on_committed.append(changes.notify)
+
+    async def end_streams(app: web.Application) -> None:
+        changes.close()
+
+    app.on_shutdown.append(end_streams)
     app.router.add_get("/dashboard/events", events)
 
 
@@ -108,7 +119,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     ends = loop.time() + MAX_STREAM_SECONDS
     try:
         await response.write(f"retry: {RETRY_MS}\n\n".encode())
-        while loop.time() < ends:
+        while loop.time() < ends and not changes.closed:
             since = changes.since()
             current = await fingerprint(request, session)
             if current != last:
