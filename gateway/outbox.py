@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 OFF_CHANNEL_DELAY = timedelta(minutes=5)
+FIRST_RECORD_RETRY = 0.05
 
 
 class FindsSent(Protocol):
@@ -130,6 +131,8 @@ class Dispatcher:
         """Channels that answered 'slow down' (429 + Retry-After): no new sends there until then."""
         self._throttled: dict[str, int] = {}
         """Throttling answers in a row per channel, since its last successful send."""
+        self._lease_ends: dict[int, float] = {}
+        """Per claimed row, when (event-loop time) our lease on it runs out."""
         self._db = db
         self._adapters = adapters
         self._config = config
@@ -193,8 +196,10 @@ class Dispatcher:
         if free <= 0:
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
             return 1
+        lease_ends = asyncio.get_running_loop().time() + self._config.lease_seconds
         rows = await self._claim(min(free, self._config.batch_size))
         for row in rows:
+            self._lease_ends[row["id"]] = lease_ends
             task = asyncio.create_task(self._deliver(row))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
@@ -258,6 +263,12 @@ class Dispatcher:
         return await self._db.run(claim)
 
     async def _deliver(self, row: dict[str, Any]) -> None:
+        try:
+            await self._deliver_claimed(row)
+        finally:
+            self._lease_ends.pop(row["id"], None)
+
+    async def _deliver_claimed(self, row: dict[str, Any]) -> None:
         async with self._semaphore:
             adapter = self._adapters[row["channel"]]
             message = to_outbound(row)
@@ -323,8 +334,8 @@ class Dispatcher:
         self.sent += 1
         self._throttled.pop(row["channel"], None)
         self._count(row["channel"], "sent")
-        await self._recorder.record(
-            row["id"],
+        await self._record(
+            row,
             {
                 "status": OutboxStatus.SENT.value,
                 "attempts": row["attempts"] + 1,
@@ -380,8 +391,8 @@ class Dispatcher:
             next_at = now + timedelta(seconds=backoff(attempts, self._config, None))
             self.retried += 1
             self._count(row["channel"], "retry", error.code)
-        await self._recorder.record(
-            row["id"],
+        await self._record(
+            row,
             {
                 "status": status,
                 "attempts": attempts,
@@ -396,6 +407,37 @@ class Dispatcher:
                 "updated_at": now,
             },
         )
+
+    async def _record(self, row: Mapping[str, Any], values: dict[str, Any]) -> None:
+        """Make a send's outcome durable, retrying with backoff while the database is unavailable.
+
+        Only this process knows the outcome. Given up, the row stays in doubt ('sending'), and the
+        next claimer has to ask the provider whether it went out, which only some adapters can
+        answer (`find_sent`); for the others it is sent again. So the write is retried for as long
+        as the lease is ours; past it the row is anyone's to claim, and in doubt it stays.
+        """
+        loop = asyncio.get_running_loop()
+        lease_ends = self._lease_ends.get(row["id"], loop.time())
+        delay = FIRST_RECORD_RETRY
+        while True:
+            try:
+                await self._recorder.record(row["id"], values)
+            except Exception as exc:
+                if loop.time() + delay >= lease_ends:
+                    log.error(
+                        "outbox row %s: outcome (%s) not recorded before its lease ran out: %s; "
+                        "the row is left in doubt",
+                        row["id"],
+                        values["status"],
+                        exc,
+                    )
+                    return
+                if delay == FIRST_RECORD_RETRY:
+                    log.warning("outbox row %s: cannot record outcome yet (%s); retrying", row["id"], exc)
+                await asyncio.sleep(delay)  # backoff while the database is away
+                delay = min(delay * 2, 2.0)
+            else:
+                return
 
 
 class OutcomeRecorder:

@@ -8,10 +8,16 @@ taken, so the suite's invariants are stated over acks, never over what was merel
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import glob
 import os
+import pwd
 import re
+import shutil
+import subprocess
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,31 +216,104 @@ def on_postgresql(database_url: str) -> bool:
     return make_url(database_url).get_backend_name() == "postgresql"
 
 
-async def pg_cluster_for(database_url: str) -> tuple[str, str]:
-    """(version, cluster name) of the local cluster serving `database_url`'s port, from pg_lsclusters."""
-    port = str(make_url(database_url).port or 5432)
-    proc = await asyncio.create_subprocess_exec(
-        "pg_lsclusters", "--no-header", stdout=asyncio.subprocess.PIPE
-    )
-    out, _ = await proc.communicate()
-    for line in out.decode().splitlines():
-        fields = re.split(r"\s+", line.strip())
-        if len(fields) >= 3 and fields[2] == port:
-            return fields[0], fields[1]
-    raise RuntimeError(f"no local PostgreSQL cluster listens on port {port}:\n{out.decode()}")
+PG_BINDIRS = "/usr/lib/postgresql/*/bin"
 
 
-async def pg_ctlcluster(database_url: str, action: str) -> None:
-    version, name = await pg_cluster_for(database_url)
-    proc = await asyncio.create_subprocess_exec(
-        "pg_ctlcluster",
-        "--skip-systemctl-redirect",
-        version,
-        name,
-        action,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+def pg_bindir() -> Path:
+    """Where initdb and pg_ctl are: `LAPOR_TEST_PG_BINDIR`, else `pg_config --bindir` on PATH, else
+    the newest Debian/Ubuntu /usr/lib/postgresql/<version>/bin."""
+    if configured := os.environ.get("LAPOR_TEST_PG_BINDIR"):
+        return Path(configured)
+    if pg_config := shutil.which("pg_config"):
+        found = Path(
+            subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+        )
+        if (found / "initdb").exists():
+            return found
+    candidates = sorted(
+        (Path(p) for p in glob.glob(PG_BINDIRS) if Path(p, "initdb").exists()),
+        key=lambda p: [int(part) for part in re.findall(r"\d+", p.parent.name)],
     )
-    out, _ = await proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"pg_ctlcluster {version} {name} {action} failed: {out.decode()}")
+    if not candidates:
+        raise RuntimeError(
+            f"no PostgreSQL server binaries (initdb) in {PG_BINDIRS}; set LAPOR_TEST_PG_BINDIR"
+        )
+    return candidates[-1]
+
+
+@dataclass
+class ThrowawayCluster:
+    """A PostgreSQL server of the test's own (initdb in a temporary directory, its own port), so a
+    test may stop and start it without touching the cluster every other test (and every other
+    pytest-xdist worker) shares."""
+
+    bindir: Path
+    root: Path
+    port: int
+    user: str = "lapor"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def url_of(self, database: str) -> str:
+        return f"postgresql+asyncpg://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def url(self) -> str:
+        return self.url_of("lapor")
+
+    async def _run(self, tool: str, *args: str) -> None:
+        argv = [str(self.bindir / tool), *args]
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            argv = ["runuser", "-u", "postgres", "--", *argv]
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            log = (self.root / "server.log").read_text(errors="replace")[-2000:] if tool == "pg_ctl" else ""
+            raise RuntimeError(f"{tool} {' '.join(args)} failed: {out.decode()}\n{log}")
+
+    async def init(self) -> None:
+        await self._run(
+            "initdb", "-D", str(self.data), "-U", self.user, "-A", "trust", "-E", "UTF8",
+            "--no-locale", "--no-sync", "--no-instructions",
+        )  # fmt: skip
+
+    async def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c shared_buffers=16MB -c max_connections=100"
+        )
+        log = str(self.root / "server.log")
+        await self._run("pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "-t", "60", "start")
+
+    async def stop(self, mode: str = "fast") -> None:
+        """`fast`: every session is disconnected and new connections are refused, as in an outage."""
+        await self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+
+
+@contextlib.asynccontextmanager
+async def throwaway_cluster() -> AsyncIterator[ThrowawayCluster]:
+    """A running ThrowawayCluster with an empty database `lapor`; removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="lapor-pg-"))
+    if os.geteuid() == 0:
+        postgres = pwd.getpwnam("postgres")
+        os.chown(root, postgres.pw_uid, postgres.pw_gid)
+    cluster = ThrowawayCluster(pg_bindir(), root, free_port())
+    try:
+        await cluster.init()
+        await cluster.start()
+        admin = make_engine(cluster.url_of("postgres"))
+        try:
+            async with admin.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.exec_driver_sql("CREATE DATABASE lapor")
+        finally:
+            await admin.dispose()
+        yield cluster
+    finally:
+        with contextlib.suppress(RuntimeError):
+            await cluster.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
