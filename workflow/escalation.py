@@ -24,6 +24,7 @@ closed here too (`feedback_due_at`).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Callable
@@ -84,6 +85,8 @@ class Escalator:
         self._on_committed = on_committed
         self._poll = poll_seconds
         self._scheduler: Any = None
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     # ---- the job ------------------------------------------------------------------------
 
@@ -274,12 +277,18 @@ class Escalator:
         self._scheduler = scheduler
 
     async def _safe_run(self) -> None:
+        self._idle.clear()
         try:
             await self.run_once()
         except Exception:
             log.exception("deadline job failed; trying again next round")
+        finally:
+            self._idle.set()
 
     async def stop(self) -> None:
+        """Stop scheduling, then wait for a round in progress: the engine is disposed after this, and
+        a round cancelled inside a database call can hang the driver's shutdown."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        await self._idle.wait()
