@@ -26,6 +26,7 @@ Split in two so the web handler can keep its event loop free: `fetch_month` runs
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 from collections import Counter
@@ -378,13 +379,43 @@ def summarize(durations: Sequence[tuple[int, int]]) -> ResolutionTime:
     return ResolutionTime(total, median, at(math.ceil(0.9 * total)))
 
 
+@functools.cache
+def _kecamatan_keys() -> tuple[dict[tuple[str, ...], str], frozenset[str], int]:
+    from conversation.places import KECAMATAN, KNOWN_NAMES
+
+    keys = {key: name for key, name in KNOWN_NAMES.items() if name in KECAMATAN}
+    return keys, frozenset(key[0] for key in keys), max(len(key) for key in keys)
+
+
+def kecamatan(text: str) -> str | None:
+    """`conversation.places.kecamatan_of`, four times faster on ASCII text (a month can hold tens of
+    thousands of distinct places and the report must stay within two seconds).
+
+    Same tokens, same left-to-right, longest-first search, but only over the kecamatan names: for an
+    ASCII token `fold` is just `lower()`, and longer keys can only name a kelurahan or a landmark,
+    which kecamatan_of skips anyway. Other text goes to kecamatan_of itself; a test holds the two equal.
+    """
+    from conversation.places import _TOKEN, kecamatan_of
+
+    if not text.isascii():
+        return kecamatan_of(text)
+    keys, first_words, longest = _kecamatan_keys()
+    norms = [match.group(0).lower().strip(".-'") for match in _TOKEN.finditer(text)]
+    for start, word in enumerate(norms):
+        if word not in first_words:
+            continue
+        for size in range(min(longest, len(norms) - start), 0, -1):
+            name = keys.get(tuple(norms[start : start + size]))
+            if name is not None:
+                return name
+    return None
+
+
 def kecamatan_counts(places: Iterable[tuple[str | None, int]]) -> dict[str, int]:
     """Counts per kecamatan named in the place texts; texts naming none (or hidden ones) are unknown."""
-    from conversation.places import kecamatan_of
-
     counts: Counter[str] = Counter()
     for text, count in places:
-        counts[(kecamatan_of(text) if text else None) or NO_PLACE] += count
+        counts[(kecamatan(text) if text else None) or NO_PLACE] += count
     return _ranked(counts)
 
 

@@ -151,3 +151,33 @@ async def test_cli_formats(
     code, _, err = await run_cli(monkeypatch, tmp_path, database_url, "--month", "August")
     assert code == 2 and "YYYY-MM" in err
     assert os.environ["LAPOR_DATABASE__URL"] == database_url
+
+
+PLACE_TEXTS = (
+    "Jl. Pemuda, Semarang Tengah",
+    "Semarang,Tengah",  # a comma between the words: not the kecamatan
+    "smg tgh",
+    "semarang tgh.",
+    "gajah  mungkir",
+    "Gg. Tembalang-3",
+    "Tembalang/Banyumanik",
+    "kec. tugu",
+    "KECAMATAN TUGU dekat Tugu Muda",
+    "Jl. Ngalian no 4",
+    "Pedurangan'",
+    "banyu manik RT 04/RW 02",
+    "jl. mijen semarang 5",
+    "Kalibanteng Kulon, Semarang Barat",
+    "dekat masjid",
+    "Séмarang tengah, Genuk",  # not ASCII: handed to kecamatan_of
+    "Pasar Genuksari",
+    "",
+)
+
+
+@pytest.mark.parametrize("text", PLACE_TEXTS)
+def test_fast_kecamatan_agrees_with_the_dashboard_filter(text: str) -> None:
+    from conversation.places import kecamatan_of
+    from workflow.report import kecamatan
+
+    assert kecamatan(text) == kecamatan_of(text)
