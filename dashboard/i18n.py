@@ -53,6 +53,16 @@ MEDIUM_LABELS: Mapping[str, str] = {
     "email": "Email",
     "open311": "Open311",
 }
+MEDIUM_LABELS_EN: Mapping[str, str] = {
+    **MEDIUM_LABELS,
+    "walk_in": "Walk-in",
+    "letter": "Letter",
+    "phone": "Phone call",
+}
+
+
+def medium_label(medium: str, lang: str) -> str:
+    return (MEDIUM_LABELS_EN if lang == "en" else MEDIUM_LABELS).get(medium, medium)
 
 TEXT: Mapping[str, Mapping[str, str]] = {
     "id": {

@@ -247,7 +247,7 @@ async def store_photo(request: web.Request, upload: Any) -> dict[str, Any]:
     from gateway.media import MediaStore
 
     media = request.app[CONFIG].media
-    data = upload.file.read(MAX_UPLOAD + 1) if hasattr(upload, "file") else b""
+    data = await asyncio.to_thread(upload.file.read, MAX_UPLOAD + 1) if hasattr(upload, "file") else b""
     if len(data) > MAX_UPLOAD:
         raise TransitionError("the photo is too large")
     store = MediaStore(media.directory, media.max_bytes)

@@ -20,7 +20,6 @@ from typing import Any
 from aiohttp import web
 
 from dashboard import common, queries
-from dashboard.i18n import MEDIUM_LABELS
 from dashboard.intake import OFFLINE_MEDIA, NewComplaint, e164, record_complaint
 from dashboard.render import render
 from workflow.access import Action, Forbidden, can
@@ -185,7 +184,6 @@ async def _page(
             "values": checked.values if checked else {"reply_by": NO_CONTACT, "language": "id"},
             "errors": checked.errors if checked else {},
             "media": list(OFFLINE_MEDIA),
-            "medium_labels": MEDIUM_LABELS,
             "channels": reply_channels(request),
             "choices": await queries.choices(engine),
             "kecamatan": _kecamatan(),

@@ -78,7 +78,7 @@ def render(request: web.Request, name: str, context: dict[str, Any], *, status: 
         "lang": lang,
         "t": i18n.TEXT[lang],
         "status_label": lambda s: i18n.status_label(s, lang),
-        "medium_label": lambda m: i18n.MEDIUM_LABELS.get(m, m),
+        "medium_label": lambda m: i18n.medium_label(m, lang),
         "category_label": lambda c: category_label(c, lang),
         "switch_url": str(request.rel_url.update_query(lang=other)),
         "session": None,

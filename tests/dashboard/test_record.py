@@ -311,5 +311,6 @@ async def test_the_form_speaks_english_on_request(sms_dashboard: Dashboard) -> N
         async with admin.get("/dashboard/record?lang=en") as response:
             page = await response.text()
         assert "Record an offline complaint" in page and "Citizen&#39;s phone" in page
+        assert "Phone call" in page and "Walk-in" in page and "Telepon" not in page
         status, _, page = await post_record(admin, {**GOOD, "description": ""})
         assert status == 400 and "Write what the problem is." in page
