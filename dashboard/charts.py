@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
-WIDTH = 560
-LABEL_WIDTH = 230
+WIDTH = 440
+LABEL_WIDTH = 190
 ROW = 24
 TOP = 30
-MAX_LABEL = 34
+MAX_LABEL = 28
 COLOR = "#0b5cab"
 
 

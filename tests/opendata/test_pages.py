@@ -171,3 +171,14 @@ async def test_figures_are_cached_for_five_minutes(site: Site) -> None:
     site.clock.advance(seconds=301)
     response, _ = await site.get("/open-data/2026-08.json")
     assert (await response.json())["received"] == 12
+
+
+def test_chart_labels_are_escaped() -> None:
+    """Department and category names are typed by admins: markup in them stays text."""
+    from dashboard.charts import bar_chart
+
+    svg = bar_chart('Dinas "<script>alert(1)</script>" & co', [("<img src=x onerror=alert(1)>", 2), ("B", 0)])
+    root = parse_svg(svg)
+    assert "<script" not in svg and "<img" not in svg
+    assert root.find(f"{SVG}title") is not None
+    assert bar_widths(root) == {"<img src=x onerror=alert(1)>: 2": 190, "B: 0": 0}
