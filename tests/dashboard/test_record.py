@@ -131,6 +131,21 @@ async def test_a_phoned_in_complaint_reaches_the_citizen_by_sms_with_every_statu
             assert response.status == 200
             page = await response.text()
         assert "Warga-" in page and "Wahyuningsih" not in page and CITIZEN not in page
+        # ...accepts it and resolves it with a photo of the patched road: both reach the citizen.
+        await act(officer, code, "accept")
+        token = await csrf_from(officer, f"/dashboard/complaints/{code}")
+        form = aiohttp.FormData()
+        for key, value in {"csrf": token, "action": "resolve", "public_note": "Sudah ditambal"}.items():
+            form.add_field(key, value)
+        form.add_field("photo", _png(), filename="tambal.png", content_type="image/png")
+        async with officer.post(
+            f"/dashboard/complaints/{code}/action", data=form, allow_redirects=False
+        ) as response:
+            assert response.status == 303, await response.text()
+    await dashboard.drain()
+    accepted, resolved = (await fake_twilio.wait_for_messages(5))[3:]
+    assert accepted["to"] == resolved["to"] == CITIZEN
+    assert code in accepted["body"] and code in resolved["body"] and "Sudah ditambal" in resolved["body"]
 
     # When the citizen texts in, they are the same reporter the officer recorded.
     params = sms_params(From=CITIZEN, Body=f"STATUS {code}", AccountSid=fake_twilio.account_sid)
@@ -140,7 +155,7 @@ async def test_a_phoned_in_complaint_reaches_the_citizen_by_sms_with_every_statu
     )
     assert response.status == 200
     await dashboard.drain()
-    answer = (await fake_twilio.wait_for_messages(4))[3]
+    answer = (await fake_twilio.wait_for_messages(6))[5]
     assert answer["to"] == CITIZEN and code in answer["body"]
     async with dashboard.gateway.app[ENGINE].connect() as conn:
         senders = (await conn.execute(select(models.inbound_messages.c.reporter_id))).scalars().all()
