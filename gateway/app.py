@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adapters.base import ChannelAdapter
 from adapters.registry import build_adapters
 from conversation import api as conv
+from dashboard.queries import VERIFYING, complaints, overdue_condition
 from gateway.addressbook import AddressBook
 from gateway.config import Config
 from gateway.effects import Stepper
@@ -89,7 +91,7 @@ def create_app(
     from conversation.machine import step
 
     app = web.Application(
-        middlewares=[request_id_middleware],
+        middlewares=[request_id_middleware, latency_middleware],
         client_max_size=max(config.server.max_body_bytes, 1024 * 1024 * 12),
     )
     app[CONFIG] = config
@@ -266,6 +268,31 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+STREAMING_ROUTES = frozenset({"/dashboard/events"})
+"""Long-lived responses whose duration says nothing about how fast the gateway is."""
+
+
+@web.middleware
+async def latency_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Times every request under its route pattern: `/lacak/{code}`, never a tracking code or a number."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        if route not in STREAMING_ROUTES:
+            request.app[METRICS].http_latency.labels(route, request.method, f"{status // 100}xx").observe(
+                time.perf_counter() - started
+            )
+
+
 async def readyz(request: web.Request) -> web.Response:
     try:
         async with request.app[ENGINE].connect() as conn:
@@ -292,8 +319,19 @@ async def metrics(request: web.Request) -> web.Response:
             if first is not None:
                 first = first if first.tzinfo else first.replace(tzinfo=UTC)
                 oldest = first if oldest is None else min(oldest, first)
-        age = (request.app[CLOCK]() - oldest).total_seconds() if oldest else 0.0
+        now = request.app[CLOCK]()
+        age = (now - oldest).total_seconds() if oldest else 0.0
         app_metrics.outbox_oldest.set(max(0.0, age))
+        overdue = await conn.execute(
+            select(complaints.c.status, func.count())
+            .where(overdue_condition(now))
+            .group_by(complaints.c.status)
+        )
+        counts = {"verification": 0, "handling": 0}
+        for status, count in overdue:
+            counts["verification" if status in VERIFYING else "handling"] += count
+        for stage, count in counts.items():
+            app_metrics.overdue.labels(stage).set(count)
     return web.Response(body=app_metrics.render(), content_type="text/plain", charset="utf-8")
 
 

@@ -43,5 +43,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.http_latency = Histogram(
+            "lapor_http_request_seconds",
+            "HTTP request handling time by route pattern (never the raw path), method and status class",
+            ["route", "method", "status"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+            registry=self.registry,
+        )
+        self.overdue = Gauge(
+            "lapor_complaints_overdue",
+            "Complaints past their deadline: 'verification' (not yet verified) or 'handling' (departments)",
+            ["stage"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

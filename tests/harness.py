@@ -132,7 +132,7 @@ class GatewayProcess:
                 if not line:
                     raise RuntimeError("gateway exited during start:\n" + "".join(self.output))
                 self.output.append(line)
-                if line.startswith(self.ready):
+                if self.ready in line:
                     break
         self._drain = asyncio.create_task(self._read_rest())
 
