@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
@@ -34,11 +36,13 @@ async def create_user(
 ) -> None:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
+    # argon2 takes a few hundred milliseconds on purpose: off the event loop, which serves webhooks.
+    password_hash = await asyncio.to_thread(hash_password, password)
     async with engine.begin() as conn:
         await conn.execute(
             models.users.insert().values(
                 username=username,
-                password_hash=hash_password(password),
+                password_hash=password_hash,
                 role=role,
                 department=department,
                 active=True,
