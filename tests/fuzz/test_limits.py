@@ -5,9 +5,11 @@
 - Clients that send headers and then stall do not starve anyone: other webhooks are served meanwhile.
 - A stalled (or trickled) body is given up after `[server] request_timeout_seconds`: a 408, and the
   connection is closed right after it, so a slow client cannot hold a handler, a socket and its
-  buffers forever. (Stalled *headers* are aiohttp's to drop: it closes
-  a connection that has not finished its headers after `keepalive_timeout`, 75 s under `lapor serve`;
-  a reverse proxy in front bounds both sooner.)
+  buffers forever.
+- Stalled (or trickled) *headers* are aiohttp's to drop: it closes a connection whose request has not
+  fully arrived `keepalive_timeout` after it opened (75 s under `lapor serve`; checked by hand with a
+  1 s timeout and headers trickled every 0.1 s). Until then they cost a socket, not a handler, and
+  complete requests are served meanwhile. A reverse proxy in front bounds both sooner.
 """
 
 from __future__ import annotations
@@ -227,7 +229,6 @@ async def test_clients_stalled_in_their_headers_do_not_starve_other_webhooks(tar
         )
         assert status == 200
         assert time.monotonic() - started < 5
-        assert not any(reader.at_eof() for reader, _ in stalled)
     finally:
         for _, writer in stalled:
             writer.close()
