@@ -94,4 +94,6 @@ def setup_logging(level: str = "INFO", as_json: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # APScheduler logs every run of every job at INFO: one line a minute that says nothing.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.server").addFilter(ProtocolNoise())
