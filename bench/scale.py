@@ -1,0 +1,547 @@
+"""Dashboard, tracking page and Open311 reads at 1,000,000 complaints on PostgreSQL (target p95 <= 100 ms).
+
+Needs a PostgreSQL server the script may create a database on (`--pg-admin-url`, default
+postgresql://root@127.0.0.1:5432/test). Run from the project root:
+
+    .venv/bin/python bench/scale.py                          # seed 1M complaints, time, drop the DB
+    .venv/bin/python bench/scale.py --complaints 200000 --samples 40
+    .venv/bin/python bench/scale.py --keep                   # keep lapor_bench_scale for another run
+    .venv/bin/python bench/scale.py --reuse                  # time an already seeded (--keep) database
+
+1. Seeds `lapor_bench_scale` with COPY (asyncpg): `--complaints` complaints over the last 24 months
+   with a realistic spread of channels, categories (and their departments), kecamatan in the place
+   text, statuses (each with its chain of status events), deadlines, inbound messages and replies;
+   reporters who complain more than once. About 10 rows of other tables per complaint.
+2. Starts `lapor serve` on it, creates an admin and a `dpu` officer with `lapor user add`, logs both
+   in through the login form.
+3. Times `--samples` rounds of every request below, sequentially, interleaved (so a noisy moment
+   hits all of them alike), and prints p50/p95 per request next to `/healthz` (the baseline: same
+   process, same client, no database).
+4. Times `lapor report monthly --month <last full month>` (if the command exists) against
+   `lapor version` (the CLI's start-up alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+
+from bench.ingest import Server, free_port, wait_healthy  # noqa: E402
+from bench.ingest_multi import create_pg_database, drop_pg_database  # noqa: E402
+
+DB_NAME = "lapor_bench_scale"
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+PASSWORD = "bench-password-0123456789"
+
+CATEGORIES = {  # slug: (weight, department) as migration 0002 routes them
+    "jalan_rusak": (20, "dpu"),
+    "banjir": (12, "dpu"),
+    "lampu_pju": (12, "disperkim"),
+    "sampah": (12, "dlh"),
+    "saluran": (10, "dpu"),
+    "pohon_tumbang": (5, "disperkim"),
+    "rob": (4, "dpu"),
+    "adminduk": (5, "disdukcapil"),
+    "kesehatan": (3, "dinkes"),
+    "pendidikan": (3, "disdik"),
+    "perizinan": (2, "dpmptsp"),
+    "pajak": (2, "bapenda"),
+    "pkl": (4, "satpolpp"),
+    "parkir_liar": (3, "dishub"),
+    "lainnya": (3, "kota"),
+}
+MEDIUMS = {  # medium: (weight, channel)
+    "whatsapp": (55, "twilio_whatsapp"),
+    "sms": (20, "twilio_sms"),
+    "twitter": (10, "twitter"),
+    "telegram": (10, "telegram"),
+    "web": (5, "simulator"),
+}
+PATH = ["submitted", "verified", "forwarded", "in_progress", "resolved", "closed"]
+STATUSES = {  # final status: (weight, the status chain that led there)
+    "closed": (44, PATH),
+    "resolved": (8, PATH[:5]),
+    "in_progress": (7, PATH[:4]),
+    "forwarded": (8, PATH[:3]),
+    "verified": (3, PATH[:2]),
+    "submitted": (6, PATH[:1]),
+    "rejected": (12, ["submitted", "rejected"]),
+    "duplicate": (8, ["submitted", "duplicate"]),
+    "reopened": (2, [*PATH, "reopened"]),
+    "draft": (2, []),
+}
+KECAMATAN = [
+    "Semarang Tengah", "Semarang Utara", "Semarang Timur", "Semarang Selatan", "Semarang Barat",
+    "Gayamsari", "Candisari", "Gajahmungkur", "Genuk", "Pedurungan", "Tembalang", "Banyumanik",
+    "Gunungpati", "Mijen", "Ngaliyan", "Tugu",
+]  # fmt: skip
+STREETS = ["Jl. Pemuda", "Jl. Pandanaran", "Jl. Majapahit", "Jl. Setiabudi", "Jl. Kaligawe", "gang 3",
+           "depan pasar", "Jl. Fatmawati", "Jl. Ngesrep Timur", "Jl. Imam Bonjol"]  # fmt: skip
+DESCRIPTIONS = {
+    "jalan_rusak": "jalan berlubang {n} cm, sudah ada motor jatuh",
+    "banjir": "banjir setinggi {n} cm sejak pagi, air masuk rumah",
+    "lampu_pju": "lampu PJU mati {n} hari, gelap dan rawan",
+    "sampah": "sampah menumpuk {n} karung di pinggir jalan, bau",
+    "saluran": "saluran mampet {n} meter, air meluap kalau hujan",
+}
+
+
+def tracking_code(complaint_id: int) -> str:
+    """A unique, scrambled `LPR-XXXXXX` for each id (a bijection mod 31^6)."""
+    value = (complaint_id * 2654435761) % len(ALPHABET) ** 6
+    chars = []
+    for _ in range(6):
+        value, digit = divmod(value, len(ALPHABET))
+        chars.append(ALPHABET[digit])
+    return "LPR-" + "".join(chars)
+
+
+def _weighted(table: dict[str, tuple[int, Any]]) -> tuple[list[str], list[int]]:
+    return list(table), [weight for weight, _ in table.values()]
+
+
+# --------------------------------------------------------------------------- seeding
+
+
+class Seeder:
+    """Generates every table's rows in id order; the complaint ids are 1..N, so foreign keys are known."""
+
+    def __init__(self, complaints: int, seed: int = 8) -> None:
+        self.n = complaints
+        self.rng = random.Random(seed)
+        self.now = datetime.now(UTC)
+        self.reporters = max(1, int(complaints * 0.4))
+        self.event_id = self.inbound_id = self.outbox_id = self.link_id = 0
+
+    def reporter_rows(self) -> Iterator[dict[str, Any]]:
+        start = self.now - timedelta(days=800)
+        for rid in range(1, self.reporters + 1):
+            yield {
+                "id": rid,
+                "ref": f"r{rid:031d}",
+                "display_name": None,
+                "language": "id",
+                "created_at": start,
+            }
+
+    def identity_rows(self) -> Iterator[dict[str, Any]]:
+        start = self.now - timedelta(days=800)
+        for rid in range(1, self.reporters + 1):
+            yield {
+                "id": rid,
+                "reporter_id": rid,
+                "kind": "phone",
+                "address": f"+62812{rid:08d}",
+                "last_channel": "twilio_whatsapp",
+                "unreachable": False,
+                "created_at": start,
+                "last_seen_at": start,
+            }
+
+    def complaint_rows(self) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]],
+                                              list[dict[str, Any]], list[dict[str, Any]]]]:  # fmt: skip
+        """Per complaint: (complaint, status events, inbound messages, outbox rows, department links)."""
+        rng = self.rng
+        cats, cat_w = _weighted(CATEGORIES)
+        meds, med_w = _weighted(MEDIUMS)
+        stats, stat_w = _weighted(STATUSES)
+        span = 730 * 86400
+        for cid in range(1, self.n + 1):
+            created = self.now - timedelta(seconds=span * (1 - cid / self.n) + rng.random() * 60)
+            category = rng.choices(cats, cat_w)[0]
+            department = CATEGORIES[category][1]
+            medium = rng.choices(meds, med_w)[0]
+            status = rng.choices(stats, stat_w)[0]
+            chain = STATUSES[status][1]
+            reporter = rng.randrange(1, self.reporters + 1)
+            kecamatan = rng.choice(KECAMATAN)
+            place = f"{rng.choice(STREETS)} no {rng.randint(1, 300)} RT {rng.randint(1, 12)}, {kecamatan}"
+            text = DESCRIPTIONS.get(category, "mohon ditindaklanjuti, sudah {n} hari").format(
+                n=rng.randint(2, 90)
+            )
+            forwarded = "forwarded" in chain
+            step = timedelta(hours=rng.uniform(2, 30))
+            at = {s: created + step * i for i, s in enumerate(chain)}
+            complaint = {
+                "id": cid,
+                "tracking_code": tracking_code(cid),
+                "reporter_id": reporter,
+                "origin_channel": MEDIUMS[medium][1],
+                "origin_medium": medium,
+                "origin_identity_id": reporter,
+                "description": text,
+                "location_text": place,
+                "location_key": place.lower(),
+                "latitude": -7.0 + rng.random() * 0.1 if rng.random() < 0.4 else None,
+                "longitude": 110.4 + rng.random() * 0.1,
+                "media": "[]",
+                "category": category,
+                "category_confidence": 0.9,
+                "status": status,
+                "anonymous": False,
+                "language": "id",
+                "created_at": created,
+                "updated_at": at[chain[-1]] if chain else created,
+                "confidential": rng.random() < 0.02,
+                "department": department if forwarded else None,
+                "sla_scope": "single" if forwarded else None,
+                "verify_due_at": created + timedelta(days=4),
+                "forwarded_at": at.get("forwarded"),
+                "due_at": at["forwarded"] + timedelta(days=7) if forwarded else None,
+                "escalation_level": 0,
+                "resolved_at": at.get("resolved"),
+                "feedback_due_at": at["resolved"] + timedelta(days=3) if "resolved" in at else None,
+                "closed_at": at.get("closed"),
+                "rating": rng.randint(3, 5) if status == "closed" and rng.random() < 0.3 else None,
+                "reopen_count": 1 if status == "reopened" else 0,
+            }
+            events = []
+            previous = None
+            for s in chain:
+                self.event_id += 1
+                events.append(
+                    {
+                        "id": self.event_id,
+                        "complaint_id": cid,
+                        "from_status": previous,
+                        "to_status": s,
+                        "actor": "citizen" if s == "submitted" else "admin",
+                        "note": None if s in ("submitted", "verified") else f"Status: {s}",
+                        "public": True,
+                        "created_at": at[s],
+                        "action": s,
+                    }
+                )
+                previous = s
+            messages = []
+            for k in range(1 + (rng.random() < 0.6) + (rng.random() < 0.2)):
+                self.inbound_id += 1
+                messages.append(
+                    {
+                        "id": self.inbound_id,
+                        "channel": MEDIUMS[medium][1],
+                        "provider_message_id": f"SM{cid:09d}{k}",
+                        "identity_id": reporter,
+                        "reporter_id": reporter,
+                        "complaint_id": cid,
+                        "text": text if k == 0 else place,
+                        "media": "[]",
+                        "received_at": created - timedelta(minutes=3 - k),
+                        "created_at": created - timedelta(minutes=3 - k),
+                    }
+                )
+            replies = []
+            for s in [chain[0], chain[-1]] if len(chain) > 1 else chain:
+                self.outbox_id += 1
+                replies.append(
+                    {
+                        "id": self.outbox_id,
+                        "channel": MEDIUMS[medium][1],
+                        "to_kind": "phone",
+                        "to_address": f"+62812{reporter:08d}",
+                        "text": f"Laporan {complaint['tracking_code']}: {s}",
+                        "media": "[]",
+                        "kind": "status_update",
+                        "template_vars": "{}",
+                        "meta": "{}",
+                        "complaint_id": cid,
+                        "reporter_id": reporter,
+                        "status": "delivered",
+                        "attempts": 1,
+                        "next_attempt_at": at[s],
+                        "provider_message_id": f"SMout{self.outbox_id:010d}",
+                        "created_at": at[s],
+                        "sent_at": at[s],
+                        "updated_at": at[s],
+                    }
+                )
+            links = []
+            if forwarded:
+                for lead, dep in [(True, department)] + (
+                    [(False, "dishub")] if rng.random() < 0.1 and department != "dishub" else []
+                ):
+                    self.link_id += 1
+                    links.append(
+                        {
+                            "id": self.link_id,
+                            "complaint_id": cid,
+                            "department": dep,
+                            "lead": lead,
+                            "created_at": at["forwarded"],
+                        }
+                    )
+            yield complaint, events, messages, replies, links
+
+
+async def seed(url: str, complaints: int) -> float:
+    """COPY everything in; returns the seconds it took."""
+    import asyncpg
+
+    from store import models
+    from store.db import make_engine
+    from store.migrate import upgrade
+
+    engine = make_engine(url)
+    await upgrade(engine)
+    await engine.dispose()
+    tables = {
+        "reporters": models.reporters,
+        "channel_identities": models.channel_identities,
+        "complaints": models.complaints,
+        "status_events": models.status_events,
+        "inbound_messages": models.inbound_messages,
+        "outbox": models.outbox,
+        "complaint_departments": models.complaint_departments,
+    }
+    columns = {name: [c.name for c in table.columns] for name, table in tables.items()}
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    started = time.perf_counter()
+    seeder = Seeder(complaints)
+    try:
+
+        async def copy(name: str, rows: list[dict[str, Any]]) -> None:
+            if rows:
+                cols = columns[name]
+                records = [tuple(row.get(c) for c in cols) for row in rows]
+                await conn.copy_records_to_table(name, records=records, columns=cols)
+
+        await copy("reporters", list(seeder.reporter_rows()))
+        await copy("channel_identities", list(seeder.identity_rows()))
+        buffers: dict[str, list[dict[str, Any]]] = {name: [] for name in list(tables)[2:]}
+        for done, (complaint, events, messages, replies, links) in enumerate(seeder.complaint_rows(), 1):
+            buffers["complaints"].append(complaint)
+            buffers["status_events"].extend(events)
+            buffers["inbound_messages"].extend(messages)
+            buffers["outbox"].extend(replies)
+            buffers["complaint_departments"].extend(links)
+            if done % 50_000 == 0 or done == complaints:
+                for name, rows in buffers.items():
+                    await copy(name, rows)
+                    rows.clear()
+                print(f"  seeded {done:,} complaints ({time.perf_counter() - started:.0f} s)", flush=True)
+        for name in tables:
+            await conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"  # noqa: S608
+            )
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------- timing
+
+
+async def login(session: Any, base: str, username: str) -> None:
+    async with session.get(f"{base}/dashboard/login") as response:
+        page = await response.text()
+    match = re.search(r'name="csrf"\s+value="([^"]+)"', page)
+    if match is None:
+        raise RuntimeError("no csrf field on the login page")
+    form = {"username": username, "password": PASSWORD, "csrf": match.group(1)}
+    async with session.post(f"{base}/dashboard/login", data=form, allow_redirects=False) as response:
+        if response.status != 302:
+            raise RuntimeError(f"login as {username} failed: {response.status}")
+
+
+def endpoints(complaints: int, rng: random.Random, now: datetime) -> list[tuple[str, str, Any]]:
+    """(who: admin|officer|public, label, path or a function giving a fresh path each call)."""
+    month_start = (now.replace(day=1) - timedelta(days=40)).replace(day=1)
+    week_end = now - timedelta(days=30)
+    week_start = week_end - timedelta(days=7)
+
+    def code() -> str:
+        return tracking_code(rng.randrange(1, complaints + 1))
+
+    def iso(moment: datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return [
+        ("public", "/healthz (baseline)", "/healthz"),
+        ("admin", "inbox", "/dashboard/"),
+        ("admin", "inbox ?status=in_progress", "/dashboard/?status=in_progress"),
+        ("admin", "inbox ?category=banjir&page=5", "/dashboard/?category=banjir&page=5"),
+        ("admin", "inbox ?department=dlh", "/dashboard/?department=dlh"),
+        ("admin", "inbox ?overdue=1", "/dashboard/?overdue=1"),
+        ("admin", "inbox ?channel=sms&status=forwarded", "/dashboard/?channel=sms&status=forwarded"),
+        ("admin", "inbox ?from&to (one month)",
+         f"/dashboard/?from={month_start:%Y-%m-%d}&to={(month_start + timedelta(days=27)):%Y-%m-%d}"),
+        ("admin", "inbox ?kecamatan=Tembalang", "/dashboard/?kecamatan=Tembalang"),
+        ("admin", "inbox ?q=pemuda (text search)", "/dashboard/?q=pemuda"),
+        ("officer", "officer (dpu) inbox", "/dashboard/"),
+        ("officer", "officer (dpu) ?status=forwarded", "/dashboard/?status=forwarded"),
+        ("admin", "complaint page", lambda: f"/dashboard/complaints/{code()}"),
+        ("public", "/lacak/<code> tracking page", lambda: f"/lacak/{code()}"),
+        ("public", "open311 requests.json (default 90 days)", "/open311/v2/requests.json"),
+        ("public", "open311 requests.json ?service_code&status",
+         "/open311/v2/requests.json?service_code=banjir&status=open"),
+        ("public", "open311 requests.json ?start_date&end_date (1 week)",
+         f"/open311/v2/requests.json?start_date={iso(week_start)}&end_date={iso(week_end)}"),
+        ("public", "open311 requests/<id>.json", lambda: f"/open311/v2/requests/{code()}.json"),
+    ]  # fmt: skip
+
+
+async def time_requests(base: str, complaints: int, samples: int) -> dict[str, list[float]]:
+    import aiohttp
+
+    rng = random.Random(5)
+    jar = {who: aiohttp.CookieJar(unsafe=True) for who in ("admin", "officer", "public")}
+    sessions = {who: aiohttp.ClientSession(cookie_jar=jar[who]) for who in jar}
+    try:
+        await login(sessions["admin"], base, "bench-admin")
+        await login(sessions["officer"], base, "bench-officer")
+        plan = endpoints(complaints, rng, datetime.now(UTC))
+        timings: dict[str, list[float]] = {label: [] for _, label, _ in plan}
+        for round_number in range(samples + 2):  # two warm-up rounds, not counted
+            for who, label, path in plan:
+                url = base + (path() if callable(path) else path)
+                started = time.perf_counter()
+                async with sessions[who].get(url, allow_redirects=False) as response:
+                    await response.read()
+                    status = response.status
+                elapsed = time.perf_counter() - started
+                if status != 200:
+                    raise RuntimeError(f"{label}: {url} answered {status}")
+                if round_number >= 2:
+                    timings[label].append(elapsed * 1000)
+        return timings
+    finally:
+        for session in sessions.values():
+            await session.close()
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def time_report(env: dict[str, str], folder: Path, runs: int) -> tuple[list[float], list[float], str] | None:
+    """`lapor report monthly` of the last full month vs `lapor version`; None if there is no such command."""
+    full_env = {**os.environ, **env}
+    check = subprocess.run(
+        [sys.executable, "-m", "gateway", "report", "monthly", "--help"],
+        env=full_env,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    if check.returncode != 0:
+        return None
+    last = (datetime.now(UTC).replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    report, startup = [], []
+    out = ""
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "gateway", "version"], env=full_env, cwd=folder, check=True,
+                       capture_output=True)  # fmt: skip
+        startup.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-m", "gateway", "report", "monthly", "--month", last],
+            env=full_env,
+            cwd=folder,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        report.append(time.perf_counter() - started)
+    return report, startup, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--complaints", type=int, default=1_000_000)
+    parser.add_argument("--samples", type=int, default=60, help="timed rounds over every request")
+    parser.add_argument("--report-runs", type=int, default=3)
+    parser.add_argument("--pg-admin-url", default="postgresql://root@127.0.0.1:5432/test")
+    parser.add_argument("--keep", action="store_true", help=f"keep the {DB_NAME} database afterwards")
+    parser.add_argument("--reuse", action="store_true", help=f"time the existing {DB_NAME} (no seeding)")
+    args = parser.parse_args()
+
+    base_url = args.pg_admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    url = f"{base_url}/{DB_NAME}"
+    seconds = None
+    if not args.reuse:
+        url = create_pg_database(args.pg_admin_url, DB_NAME)
+        print(f"seeding {args.complaints:,} complaints into {DB_NAME} ...", flush=True)
+        seconds = asyncio.run(seed(url, args.complaints))
+    server = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="lapor-bench-scale-") as tmp:
+            folder = Path(tmp)
+            port = free_port()
+            env = {
+                "LAPOR_DATABASE__URL": url,
+                "LAPOR_SERVER__PUBLIC_URL": f"http://127.0.0.1:{port}",
+                "LAPOR_LOGGING__LEVEL": "WARNING",
+                "LAPOR_WORKER__ENABLED": "false",
+                "LAPOR_NEW_PASSWORD": PASSWORD,
+            }
+            full_env = {**os.environ, **env}
+            subprocess.run([sys.executable, "-m", "gateway", "migrate"], env=full_env, cwd=folder, check=True,
+                           capture_output=True)  # fmt: skip
+            for username, extra in (
+                ("bench-admin", []),
+                ("bench-officer", ["--role", "officer", "--department", "dpu"]),
+            ):
+                subprocess.run(
+                    [sys.executable, "-m", "gateway", "user", "add", username, *extra],
+                    env=full_env,
+                    cwd=folder,
+                    capture_output=True,  # the user is there already on --reuse: fine
+                )
+            server = Server([sys.executable, "-m", "gateway", "serve", "--port", str(port)], env, cwd=folder)
+            wait_healthy(f"http://127.0.0.1:{port}")
+            timings = asyncio.run(time_requests(f"http://127.0.0.1:{port}", args.complaints, args.samples))
+            out = server.stop()
+            server = None
+            if "Traceback" in out:
+                print(out[-3000:])
+            report = time_report(env, folder, args.report_runs)
+    finally:
+        if server is not None:
+            server.stop()
+        if not args.keep:
+            drop_pg_database(args.pg_admin_url, DB_NAME)
+
+    print(
+        f"\nScale: {args.complaints:,} complaints on PostgreSQL"
+        + (f" (seeded by COPY in {seconds:.0f} s)" if seconds else "")
+        + f"; {args.samples} sequential samples per request, interleaved; {os.cpu_count()} shared CPUs"
+    )
+    baseline = statistics.median(timings["/healthz (baseline)"])
+    print(f"{'request':52}{'p50 ms':>9}{'p95 ms':>9}{'p50/healthz':>13}  p95 <= 100 ms")
+    for label, values in timings.items():
+        p50, p95 = statistics.median(values), quantile(values, 0.95)
+        print(f"{label:52}{p50:9.1f}{p95:9.1f}{p50 / baseline:12.0f}x  {'yes' if p95 <= 100 else 'NO'}")
+    if report is None:
+        print("`lapor report monthly`: no such command yet")
+    else:
+        runs, startup, text = report
+        print(
+            f"`lapor report monthly`: median {statistics.median(runs):.2f} s over {len(runs)} runs "
+            f"(`lapor version`, the CLI start-up alone: {statistics.median(startup):.2f} s); target <= 2 s"
+        )
+        print("  first lines: " + " | ".join(text.strip().splitlines()[:3]))
+
+
+if __name__ == "__main__":
+    main()
