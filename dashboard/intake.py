@@ -15,7 +15,9 @@ What `record_complaint` writes, in the caller's transaction:
   (audit event + verification deadline), with `origin_channel` = the SMS/WhatsApp adapter that will
   carry status messages, `origin_medium` = how it was received (walk_in, letter, phone, radio,
   email, open311), `origin_identity_id` = the identity above;
-* `outbox`: one message to the citizen with the tracking code, on that channel.
+* `outbox`: one message to the citizen with the tracking code, on that channel, its recipient
+  stored like the identity (`to_address` the lookup hash, `to_address_enc` the encrypted number).
+  The name goes to `display_name_enc` (encrypted) when a vault is configured, else `display_name`.
 Without a phone number (an anonymous letter, an Open311 report without contact) the complaint gets
 a reporter and no identity: it is tracked by code only.
 
@@ -112,13 +114,19 @@ def _identity(
             if name is not None:
                 conn.execute(
                     update(reporters)
-                    .where(reporters.c.id == found.reporter_id, reporters.c.display_name.is_(None))
-                    .values(display_name=name)
+                    .where(
+                        reporters.c.id == found.reporter_id,
+                        reporters.c.display_name.is_(None),
+                        reporters.c.display_name_enc.is_(None),
+                    )
+                    .values(**addresses.name_columns(name))
                 )
             return found.reporter_id, found.id, number
     reporter_id = conn.execute(
         reporters.insert()
-        .values(ref=secrets.token_hex(8), display_name=name, language=new.language, created_at=now)
+        .values(
+            ref=secrets.token_hex(8), **addresses.name_columns(name), language=new.language, created_at=now
+        )
         .returning(reporters.c.id)
     ).scalar_one()
     if number is None:
@@ -198,5 +206,6 @@ def record_complaint(
     if number is not None and new.channel:
         recipient = Recipient(new.channel, "phone", number, new.language, reporter_id, None)
         text = RECEIPT.get(new.language, RECEIPT["id"]).format(code=code)
-        conn.execute(models.outbox.insert(), [outbox_row(recipient, text, "receipt", complaint_id, now)])
+        receipt = outbox_row(recipient, text, "receipt", complaint_id, now, settings.vault)
+        conn.execute(models.outbox.insert(), [receipt])
     return code

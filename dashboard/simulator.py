@@ -113,7 +113,7 @@ async def _thread(
     engine: Any, kind: str, address: str, stored_key: str | None = None
 ) -> list[dict[str, Any]]:
     """The simulated user's messages both ways. `stored_key` is the identity's stored address (a
-    keyed hash when contacts are encrypted); outbox rows carry the plain address."""
+    keyed hash when contacts are encrypted), which outbox rows carry too."""
     inbound = models.inbound_messages
     outbox = models.outbox
     ident = models.channel_identities
@@ -141,7 +141,7 @@ async def _thread(
     ).where(
         outbox.c.channel == CHANNEL,
         outbox.c.to_kind == kind,
-        outbox.c.to_address == address,
+        outbox.c.to_address == (stored_key or address),
         outbox.c.status.in_(["sent", "delivered", "read"]),
     )
     union = union_all(incoming, outgoing).subquery()

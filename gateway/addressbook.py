@@ -4,13 +4,25 @@
 someone who copies the database without the key — and `address_enc` the address itself, encrypted
 (workflow.privacy.ContactVault). Without a vault (tests of the bare pipeline) addresses are stored as
 they are, and rows written that way keep working after a vault is configured.
+
+Outbox rows store their recipient the same way (`to_address` the hash, `to_address_enc` the
+ciphertext), and reporters their profile name (`display_name_enc`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from workflow.privacy import ContactVault, decrypt_contact
+from workflow.privacy import (
+    ContactVault,
+    decrypt_contact,
+    open_name,
+    open_recipient,
+    seal_name,
+    seal_recipient,
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,21 @@ class AddressBook:
     def open(self, stored: str, sealed: str | None) -> str:
         """The real address of a stored identity row."""
         return decrypt_contact(self.vault, stored, sealed)
+
+    def recipient_columns(self, kind: str, address: str) -> dict[str, str | None]:
+        """`to_address` and `to_address_enc` of an outbox row to `address`."""
+        return seal_recipient(self.vault, kind, address)
+
+    def recipient(self, row: Mapping[Any, Any]) -> str:
+        """The real address of an outbox row (workflow.privacy.open_recipient)."""
+        return open_recipient(self.vault, row)
+
+    def name_columns(self, name: str | None) -> dict[str, str | None]:
+        """`display_name` and `display_name_enc` of a reporters row."""
+        return seal_name(self.vault, name)
+
+    def name(self, plain: str | None, sealed: str | None) -> str | None:
+        return open_name(self.vault, plain, sealed)
 
 
 PLAIN = AddressBook()

@@ -21,6 +21,7 @@ from adapters.base import Address, InboundMessage, StatusUpdate
 from conversation import api as conv
 from conversation.catalog import render
 from conversation.codes import new_code as new_tracking_code
+from gateway.addressbook import PLAIN, AddressBook
 from gateway.contacts import CONTACT_KEY
 from gateway.ratelimit import SenderLimiter
 from gateway.receipts import apply_receipts
@@ -127,7 +128,9 @@ class IntakeUnit:
         now: datetime,
         limiter: SenderLimiter | None = None,
         feedback: FeedbackHook | None = None,
+        addresses: AddressBook = PLAIN,
     ) -> None:
+        self._addresses = addresses
         self._conn = conn
         self._limiter = limiter
         self._feedback = feedback
@@ -285,7 +288,7 @@ class IntakeUnit:
             {
                 "channel": target.channel,
                 "to_kind": target.address.kind.value,
-                "to_address": target.address.value,
+                **self._addresses.recipient_columns(target.address.kind.value, target.address.value),
                 "text": text,
                 "media": [],
                 "reply_to": target.thread_id or target.reply_to,

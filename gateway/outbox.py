@@ -96,11 +96,12 @@ def is_throttle(error: SendError, wait: float | None) -> bool:
     return error.retryable and (wait is not None or (error.code or "").endswith("429"))
 
 
-def to_outbound(row: Mapping[str, Any]) -> OutboundMessage:
+def to_outbound(row: Mapping[str, Any], book: AddressBook = PLAIN) -> OutboundMessage:
+    """The message for the adapter, its recipient unsealed here, just before sending (never logged)."""
     return OutboundMessage(
         id=row["id"],
         channel=row["channel"],
-        to=Address(AddressKind(row["to_kind"]), row["to_address"]),
+        to=Address(AddressKind(row["to_kind"]), book.recipient(row)),
         text=row["text"],
         media_urls=tuple(m["url"] for m in row["media"] or ()),
         reply_to=row["reply_to"],
@@ -271,7 +272,7 @@ class Dispatcher:
     async def _deliver_claimed(self, row: dict[str, Any]) -> None:
         async with self._semaphore:
             adapter = self._adapters[row["channel"]]
-            message = to_outbound(row)
+            message = to_outbound(row, self._addresses)
             if row["send_started_at"] is not None:
                 # In doubt: a previous attempt may have reached the provider before a crash.
                 found = await self._find_sent(adapter, message, row["send_started_at"])

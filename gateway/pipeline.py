@@ -205,7 +205,7 @@ class Ingestor:
 
     def _process_in(self, conn: Connection, events: Sequence[Event], now: datetime) -> bool:
         """The whole batch as one synchronous transaction (one driver hop on SQLite)."""
-        unit = IntakeUnit(conn, self._stepper, now, self._limiter, self._feedback)
+        unit = IntakeUnit(conn, self._stepper, now, self._limiter, self._feedback, self._addresses)
         statuses = [e for e in events if isinstance(e, StatusUpdate)]
         messages = [storable(e) for e in events if isinstance(e, InboundMessage)]
         if statuses:
@@ -276,7 +276,12 @@ class Ingestor:
             conn.execute(
                 reporters.insert(),
                 [
-                    {"ref": refs[key], "display_name": names.get(key), "language": "id", "created_at": now}
+                    {
+                        "ref": refs[key],
+                        **book.name_columns(names.get(key)),
+                        "language": "id",
+                        "created_at": now,
+                    }
                     for key in missing
                 ],
             )

@@ -30,12 +30,14 @@ PREFERRED_CHANNELS: Mapping[str, tuple[str, ...]] = {
 def unreachable_addresses(
     conn: Connection, rows: Collection[Mapping[str, Any]], book: AddressBook = PLAIN
 ) -> set[tuple[str, str]]:
-    """Which of these rows' recipients are already known unreachable."""
+    """Which of these rows' recipients are already known unreachable, as (to_kind, to_address) as
+    stored. The hash is recomputed from the opened address, so a row sealed before a key rotation
+    still finds its (rotated) identity."""
     if not rows:
         return set()
     table = models.channel_identities
     by_key = {
-        (row["to_kind"], book.key(row["to_kind"], row["to_address"])): (row["to_kind"], row["to_address"])
+        (row["to_kind"], book.key(row["to_kind"], book.recipient(row))): (row["to_kind"], row["to_address"])
         for row in rows
     }
     found = conn.execute(
@@ -64,7 +66,7 @@ def reroute(
         update(identities)
         .where(
             identities.c.kind == row["to_kind"],
-            identities.c.address == book.key(row["to_kind"], row["to_address"]),
+            identities.c.address == book.key(row["to_kind"], book.recipient(row)),
         )
         .values(unreachable=True)
     )
@@ -103,7 +105,7 @@ def reroute(
                 **{name: row[name] for name in keep},
                 "channel": channel,
                 "to_kind": kind,
-                "to_address": book.open(stored, sealed),
+                **book.recipient_columns(kind, book.open(stored, sealed)),
                 "reply_to": None,
                 "meta": {**(row["meta"] or {}), "rerouted_from": row["id"]},
                 "status": OutboxStatus.PENDING.value,

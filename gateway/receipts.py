@@ -161,6 +161,7 @@ def _window_closed_copy(row: dict[str, Any], now: datetime) -> dict[str, Any]:
         "channel",
         "to_kind",
         "to_address",
+        "to_address_enc",
         "text",
         "media",
         "reply_to",

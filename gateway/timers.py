@@ -103,7 +103,7 @@ class ConversationTimers:
         timer_at = conn.execute(query).scalar()
         if timer_at is None or timer_at > now:
             return None
-        unit = IntakeUnit(conn, self._stepper, now)
+        unit = IntakeUnit(conn, self._stepper, now, addresses=self._addresses)
         unit.handle_tick(reporter_id, target)
         unit.flush()
         return unit.wrote_outbox

@@ -62,7 +62,7 @@ from store.models import ComplaintStatus as S
 from store.models import UpstreamState
 from workflow.access import Action, Actor, Forbidden, Role
 from workflow.lifecycle import OPEN, Change, TransitionError, apply
-from workflow.privacy import decrypt_contact, redact
+from workflow.privacy import decrypt_contact, open_name, redact
 from workflow.settings import WorkflowSettings
 
 log = logging.getLogger(__name__)
@@ -387,9 +387,12 @@ class UpstreamForwarder:
         """The Open311 fields for a complaint: nothing personal unless configured (module docstring)."""
         complaints, reporters = models.complaints, models.reporters
         complaint = conn.execute(select(complaints).where(complaints.c.id == row["complaint_id"])).one()
-        name = conn.execute(
-            select(reporters.c.display_name).where(reporters.c.id == complaint.reporter_id)
-        ).scalar_one_or_none()
+        stored = conn.execute(
+            select(reporters.c.display_name, reporters.c.display_name_enc).where(
+                reporters.c.id == complaint.reporter_id
+            )
+        ).one_or_none()
+        name = open_name(self._settings.vault, *stored) if stored is not None else None
         names = (name,) if name else ()
         code = complaint.tracking_code
         if complaint.confidential:

@@ -109,6 +109,10 @@ class Reporter(Base):
     ref: Mapped[str] = mapped_column(String(32), unique=True)
     """Random, opaque: lets a batch find the rows it just inserted, and seeds the reporter's pseudonym."""
     display_name: Mapped[str | None] = mapped_column(String(200))
+    """The profile name in clear: only written without a privacy vault (bare pipeline tests) or by a
+    version before names were sealed; `lapor keys rotate` seals what is left."""
+    display_name_enc: Mapped[str | None] = mapped_column(Text)
+    """The profile name encrypted (workflow.privacy), read through `open_name`."""
     language: Mapped[str] = mapped_column(String(8), default="id")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -176,6 +180,8 @@ class Complaint(Base):
         # Possible-duplicate search: same category and same place (by words or nearby point).
         Index("ix_complaints_near_key", "category", "location_key"),
         Index("ix_complaints_near_point", "category", "latitude"),
+        # Every list is newest first (inbox pages, Open311): see migration 0005.
+        Index("ix_complaints_created", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -276,6 +282,10 @@ class OutboxMessage(Base):
     channel: Mapped[str] = mapped_column(String(32))
     to_kind: Mapped[str] = mapped_column(String(16))
     to_address: Mapped[str] = mapped_column(String(64))
+    """Like `channel_identities.address`: the keyed lookup hash of the recipient when contacts are
+    encrypted, the address itself only without a vault. Read through `AddressBook.recipient`."""
+    to_address_enc: Mapped[str | None] = mapped_column(Text)
+    """The recipient's address encrypted; the dispatcher opens it just before `adapter.send`."""
     text: Mapped[str] = mapped_column(Text)
     media: Mapped[list[Any]] = mapped_column(default=list)
     reply_to: Mapped[str | None] = mapped_column(String(128))

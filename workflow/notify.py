@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from store import models
 from store.models import OutboxStatus
 from workflow import messages
-from workflow.privacy import decrypt_contact
+from workflow.privacy import ContactVault, decrypt_contact, seal_recipient
 from workflow.settings import WorkflowSettings
 
 
@@ -81,13 +81,19 @@ def citizen_recipients(conn: Connection, complaint: Any, settings: WorkflowSetti
 
 
 def outbox_row(
-    recipient: Recipient, text: str, kind: str, complaint_id: int | None, now: datetime
+    recipient: Recipient,
+    text: str,
+    kind: str,
+    complaint_id: int | None,
+    now: datetime,
+    vault: ContactVault | None,
 ) -> dict[str, Any]:
-    """The same row shape as the intake's replies (gateway.effects.IntakeUnit.add_outbox)."""
+    """The same row shape as the intake's replies (gateway.effects.IntakeUnit.add_outbox), the
+    recipient sealed under `vault` (workflow.privacy.seal_recipient)."""
     return {
         "channel": recipient.channel,
         "to_kind": recipient.kind,
-        "to_address": recipient.address,
+        **seal_recipient(vault, recipient.kind, recipient.address),
         "text": text,
         "media": [],
         "reply_to": recipient.reply_to,
@@ -117,7 +123,7 @@ def tell_citizens(
         text = messages.render(
             recipient.language, f"citizen.{key}", **localise(conn, params, recipient.language)
         )
-        rows.append(outbox_row(recipient, text, f"status_{key}", complaint.id, now))
+        rows.append(outbox_row(recipient, text, f"status_{key}", complaint.id, now, settings.vault))
     if rows:
         conn.execute(models.outbox.insert(), rows)
     return len(rows)
@@ -188,10 +194,10 @@ def tell_staff(
             target = Recipient(
                 settings.staff_telegram_channel, "telegram", user.telegram_chat_id, "id", 0, None
             )
-            outbox.append(outbox_row(target, text, f"staff_{key}", complaint_id, now))
+            outbox.append(outbox_row(target, text, f"staff_{key}", complaint_id, now, settings.vault))
         if user.whatsapp_number and settings.staff_whatsapp_channel:
             target = Recipient(settings.staff_whatsapp_channel, "phone", user.whatsapp_number, "id", 0, None)
-            outbox.append(outbox_row(target, text, f"staff_{key}", complaint_id, now))
+            outbox.append(outbox_row(target, text, f"staff_{key}", complaint_id, now, settings.vault))
     if notes:
         conn.execute(models.notifications.insert(), notes)
     if outbox:

@@ -23,7 +23,9 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -108,6 +110,37 @@ def decrypt_contact(vault: ContactVault | None, stored_address: str, address_enc
     if vault is None:
         raise PrivacyError("contact is encrypted but no privacy key is configured")
     return vault.decrypt(address_enc)
+
+
+def seal_recipient(vault: ContactVault | None, kind: str, address: str) -> dict[str, str | None]:
+    """`to_address` and `to_address_enc` of an outbox row: stored like a channel identity (the keyed
+    hash and the ciphertext), or the address in clear without a vault."""
+    if vault is None:
+        return {"to_address": address, "to_address_enc": None}
+    return {"to_address": vault.lookup_hash(kind, address), "to_address_enc": vault.encrypt(address)}
+
+
+def open_recipient(vault: ContactVault | None, row: Mapping[Any, Any]) -> str:
+    """The real recipient of an outbox row (sealed, or in clear from before sealing or without a
+    vault). The one way to read `outbox.to_address`: callers must not log what it returns."""
+    return decrypt_contact(vault, row["to_address"], row.get("to_address_enc"))
+
+
+def seal_name(vault: ContactVault | None, name: str | None) -> dict[str, str | None]:
+    """`display_name` and `display_name_enc` of a reporters row: the profile name encrypted, or in
+    clear without a vault."""
+    if vault is None or name is None:
+        return {"display_name": name, "display_name_enc": None}
+    return {"display_name": None, "display_name_enc": vault.encrypt(name)}
+
+
+def open_name(vault: ContactVault | None, plain: str | None, sealed: str | None) -> str | None:
+    """A reporter's profile name from `display_name` / `display_name_enc`, whichever holds it."""
+    if sealed is None:
+        return plain
+    if vault is None:
+        raise PrivacyError("name is encrypted but no privacy key is configured")
+    return vault.decrypt(sealed)
 
 
 def contact_lookup_hash(vault: ContactVault, kind: str, address: str) -> str:

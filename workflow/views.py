@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from store import models
 from workflow.access import Action, Actor, Forbidden, Role, Scope, require
 from workflow.lifecycle import ComplaintNotFound, load_departments
-from workflow.privacy import ContactVault, decrypt_contact, mask, pseudonym, redact
+from workflow.privacy import ContactVault, decrypt_contact, mask, open_name, pseudonym, redact
 
 MIN_REASON = 10
 
@@ -55,7 +55,14 @@ def _complaint(conn: Connection, code: str) -> Any:
 def _identity(conn: Connection, complaint: Any) -> Any:
     ident, reporters = models.channel_identities, models.reporters
     return conn.execute(
-        select(reporters.c.ref, reporters.c.display_name, ident.c.kind, ident.c.address, ident.c.address_enc)
+        select(
+            reporters.c.ref,
+            reporters.c.display_name,
+            reporters.c.display_name_enc,
+            ident.c.kind,
+            ident.c.address,
+            ident.c.address_enc,
+        )
         .select_from(reporters)
         .outerjoin(ident, ident.c.id == complaint.origin_identity_id)
         .where(reporters.c.id == complaint.reporter_id)
@@ -83,7 +90,8 @@ def staff_view(conn: Connection, code: str, viewer: Actor, vault: ContactVault) 
     departments = load_departments(conn, complaint.id)
     require(viewer, Action.VIEW, Scope(frozenset(departments)))
     card = reporter_card(conn, vault, complaint)
-    names = (_identity(conn, complaint).display_name or "",)
+    who = _identity(conn, complaint)
+    names = (open_name(vault, who.display_name, who.display_name_enc) or "",)
     events = models.status_events
     timeline = [
         {
@@ -151,7 +159,8 @@ def reveal_identity(
     if who.kind is None:
         raise Forbidden(f"{code} has no contact on record")
     address = decrypt_contact(vault, who.address, who.address_enc)
-    return RevealedIdentity(who.display_name, who.kind, address, complaint.origin_channel)
+    name = open_name(vault, who.display_name, who.display_name_enc)
+    return RevealedIdentity(name, who.kind, address, complaint.origin_channel)
 
 
 def reveals(conn: Connection, actor: Actor, code: str | None = None) -> list[dict[str, Any]]:

@@ -85,14 +85,17 @@ async def test_a_phoned_in_complaint_is_filed_submitted_with_an_encrypted_contac
     # 3 working days, to the end of that day in Semarang
     assert complaint["verify_due_at"] == datetime(2026, 11, 26, 16, 59, 59, tzinfo=UTC)
     assert complaint["location_key"] == "gg melati rt 03 rw 05 tembalang"
-    assert reporter["display_name"] == "Pak Darto" and complaint["reporter_id"] == reporter["id"]
+    assert reporter["display_name"] is None, "the name is only stored encrypted"
+    assert VAULT.decrypt(reporter["display_name_enc"]) == "Pak Darto"
+    assert complaint["reporter_id"] == reporter["id"]
     assert identity["kind"] == "phone" and identity["last_channel"] == "twilio_sms"
     assert identity["address"] == VAULT.lookup_hash("phone", "+6281234567890")
     assert VAULT.decrypt(identity["address_enc"]) == "+6281234567890"
     assert (event["from_status"], event["to_status"], event["actor"]) == ("draft", "submitted", "siti")
     assert (receipt["channel"], receipt["to_kind"], receipt["to_address"]) == (
-        "twilio_sms", "phone", "+6281234567890"
-    )
+        "twilio_sms", "phone", identity["address"]
+    ), "the recipient is stored like the identity: its lookup hash ..."
+    assert VAULT.decrypt(receipt["to_address_enc"]) == "+6281234567890", "... and encrypted"
     assert receipt["kind"] == "receipt" and code in receipt["text"] and receipt["status"] == "pending"
     assert receipt["complaint_id"] == complaint["id"] and receipt["reporter_id"] == reporter["id"]
 
@@ -108,10 +111,10 @@ async def test_the_same_number_in_another_spelling_is_the_same_reporter(db: Data
     assert [c["tracking_code"] for c in complaints] == [first, second] and first != second
     assert {c["reporter_id"] for c in complaints} == {reporter["id"]}
     assert {c["origin_identity_id"] for c in complaints} == {identity["id"]}
-    assert reporter["display_name"] == "Pak Darto", "a name given later fills the missing one"
+    assert VAULT.decrypt(reporter["display_name_enc"]) == "Pak Darto", "a name given later fills in"
     await record(db, NewComplaint(**{**_fields(CALL), "name": "Orang Lain"}))
     [reporter] = await rows(db, models.reporters)
-    assert reporter["display_name"] == "Pak Darto", "a known name is not overwritten"
+    assert VAULT.decrypt(reporter["display_name_enc"]) == "Pak Darto", "a known name is not overwritten"
 
 
 async def test_an_anonymous_letter_gets_no_identity_and_no_message(db: Database) -> None:

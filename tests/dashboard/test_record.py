@@ -122,7 +122,7 @@ async def test_a_phoned_in_complaint_reaches_the_citizen_by_sms_with_every_statu
     assert complaint["origin_identity_id"] == identity["id"]
     # Stored like every channel's identity: a keyed hash to find it, the number only encrypted.
     assert identity["address"] != CITIZEN and CITIZEN not in (identity["address_enc"] or "")
-    assert reporter["display_name"] == "Sri Wahyuningsih"
+    assert reporter["display_name"] is None and reporter["display_name_enc"], "the name only encrypted"
 
     # The department's officer sees the complaint under a pseudonym, without name or number.
     async with dashboard.browser() as officer:

@@ -30,6 +30,7 @@ from store.db import make_engine
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.twilio_webhooks import sign, sms_params
 from tests.harness import GatewayProcess, bound_socket
+from workflow.privacy import ContactVault, open_recipient
 
 SMS_PATH = "/webhooks/twilio/sms"
 
@@ -178,8 +179,10 @@ class Stored:
     complaints: int
 
 
-async def stored(database_url: str) -> Stored:
-    """What the database holds, read by a fresh engine (the gateway may be dead)."""
+async def stored(database_url: str, tmp_path: Path | None = None) -> Stored:
+    """What the database holds, read by a fresh engine (the gateway may be dead); recipients opened
+    with the privacy key that `gateway_process(..., tmp_path)` processes share (else as stored)."""
+    vault = ContactVault((tmp_path / "privacy.key").read_text().strip()) if tmp_path else None
     engine = make_engine(database_url)
     try:
         async with engine.connect() as conn:
@@ -187,9 +190,10 @@ async def stored(database_url: str) -> Stored:
                 str(sid)
                 for sid in (await conn.execute(select(models.InboundMessage.provider_message_id))).scalars()
             )
-            outbox_rows = (
-                await conn.execute(select(models.outbox.c.to_address, models.outbox.c.status))
-            ).all()
+            outbox_rows = [
+                (open_recipient(vault, row), row["status"])
+                for row in (await conn.execute(select(models.outbox))).mappings()
+            ]
             complaints = int(
                 (await conn.execute(select(func.count()).select_from(models.Complaint))).scalar_one()
             )

@@ -129,7 +129,7 @@ async def test_database_outage_mid_load_loses_no_acknowledged_work(
     statuses = player.delivery.statuses
     assert set(statuses) <= {200, 503}, f"{statuses}: {player.delivery.bodies_5xx[:3]}"
     assert player.delivery.acked == {hook.sid for hook in hooks}
-    final = await stored(database_url)
+    final = await stored(database_url, tmp_path)
     assert final.inbound_sids == {hook.sid: 1 for hook in hooks}
     assert final.outbox_to == {hook.sender: 1 for hook in hooks}
     assert final.outbox_status == {"sent": COUNT}

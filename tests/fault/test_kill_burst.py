@@ -1,11 +1,13 @@
 """kill -9 in the middle of a burst of signed Twilio SMS webhooks, then a restart.
 
-On PostgreSQL two `lapor serve` processes share the database, the burst is spread over both (as a
-load balancer would), and one of them is killed while the other carries on: its dispatcher has to
-take over the dead one's sends in doubt once their leases lapse, and both claim from one outbox.
-SQLite is one process per database file (the dispatcher takes over every lease at start, which is
-right only when nobody else holds one: config.example.toml says "on SQLite run at most one worker"),
-so there the same scenario runs with that one process, killed and restarted.
+Two `lapor serve` processes share the database, the burst is spread over both (as a load balancer
+would), and the first is killed while the other carries on taking webhooks, then restarted.
+- PostgreSQL: both processes send. The survivor's dispatcher takes over the dead one's sends in
+  doubt once their leases lapse, and both claim from one outbox.
+- SQLite: the supported shape is one process that sends and web-only ones (`[worker] enabled =
+  false`; a SQLite dispatcher takes over every lease at start, right only when nobody else holds
+  one). The victim is the sender: nothing goes out while it is down, and on restart it settles the
+  sends it was killed in the middle of.
 
 Invariants, over what the gateway *acknowledged* (a 200 to Twilio):
 - every acknowledged message is stored once, before and after the restart;
@@ -41,8 +43,9 @@ from tests.fault.support import (
 )
 from tests.harness import GatewayProcess, migrate
 
-PROCESSES = 2 if PG_URL else 1
-"""Two processes where the product supports them on one database (PostgreSQL), else one."""
+TOPOLOGY = "two-senders" if PG_URL else "sender-and-web"
+"""Which of the two processes send replies: both on PostgreSQL, only the first (the victim) on SQLite."""
+PROCESSES = 2
 
 
 @pytest.fixture
@@ -51,16 +54,21 @@ async def fake_twilio() -> AsyncIterator[FakeTwilio]:
         yield fake
 
 
-@pytest.mark.parametrize("processes", [PROCESSES], ids=lambda n: f"{n}-process")
+@pytest.mark.parametrize("topology", [TOPOLOGY])
 async def test_kill_9_mid_burst_loses_no_acknowledged_message_and_sends_each_reply_once(
-    database_url: str, fake_twilio: FakeTwilio, tmp_path: Path, processes: int
+    database_url: str, fake_twilio: FakeTwilio, tmp_path: Path, topology: str
 ) -> None:
-    assert (processes == 2) == on_postgresql(database_url)
+    assert (topology == "two-senders") == on_postgresql(database_url)
+    processes = PROCESSES
     count = burst_size(5000)
     await migrate(database_url)
     gateways: list[GatewayProcess] = []
-    for _ in range(processes):  # one after the other: the first creates the shared privacy key
-        gateway = gateway_process(database_url, fake_twilio, tmp_path, port=free_port())
+    for index in range(processes):  # one after the other: the first creates the shared privacy key
+        sends = index == 0 or topology == "two-senders"
+        worker = "true" if sends else "false"
+        gateway = gateway_process(
+            database_url, fake_twilio, tmp_path, port=free_port(), WORKER__ENABLED=worker
+        )
         await gateway.start()
         gateways.append(gateway)
     victim = gateways[0]
@@ -84,7 +92,7 @@ async def test_kill_9_mid_burst_loses_no_acknowledged_message_and_sends_each_rep
         acked_before_kill = set(players[0].delivery.acked)
         assert len(acked_before_kill) < len(shares[0]), "the kill came after the victim's whole share"
 
-        after_kill = await stored(database_url)
+        after_kill = await stored(database_url, tmp_path)
         assert acked_before_kill <= set(after_kill.inbound_sids), "an acknowledged message was lost"
         assert max(after_kill.inbound_sids.values()) == 1
         assert set(after_kill.inbound_sids) <= {hook.sid for hook in hooks}
@@ -102,7 +110,7 @@ async def test_kill_9_mid_burst_loses_no_acknowledged_message_and_sends_each_rep
     elapsed = time.perf_counter() - started
     assert codes == [0] * processes, "".join(gateways[0].output)[-3000:]
 
-    final = await stored(database_url)
+    final = await stored(database_url, tmp_path)
     assert set().union(*(p.delivery.acked for p in players)) == {hook.sid for hook in hooks}
     assert sum(p.delivery.statuses[500] for p in players) == 0, players[0].delivery.bodies_5xx[:5]
     assert final.inbound_sids == {hook.sid: 1 for hook in hooks}, "each message stored exactly once"
@@ -117,7 +125,7 @@ async def test_kill_9_mid_burst_loses_no_acknowledged_message_and_sends_each_rep
     reconciled = sum("was sent before a crash" in line for g in gateways for line in g.output)
     statuses = sum((p.delivery.statuses for p in players), Counter[int]())
     print(
-        f"kill -9 burst, {processes} process(es): {count} webhooks, {len(acked_before_kill)} acked by "
+        f"kill -9 burst, {topology}: {count} webhooks, {len(acked_before_kill)} acked by "
         f"the victim before the kill, {reconciled} in-doubt send(s) reconciled, answers "
         f"{dict(statuses)}, {elapsed:.1f}s"
     )

@@ -17,7 +17,7 @@ from store.users import hash_password
 from tests.harness import ManualClock
 from workflow.access import Actor
 from workflow.lifecycle import Workflow
-from workflow.privacy import ContactVault
+from workflow.privacy import ContactVault, open_recipient, seal_name
 from workflow.settings import WorkflowSettings
 
 START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 09:00 in Semarang
@@ -110,7 +110,7 @@ async def file_complaint(
     def insert(conn: Any) -> None:
         reporter_id = conn.execute(
             models.reporters.insert()
-            .values(ref=f"ref-{code}", display_name=name, language=language, created_at=created_at)
+            .values(ref=f"ref-{code}", **seal_name(vault, name), language=language, created_at=created_at)
             .returning(models.reporters.c.id)
         ).scalar_one()
         # One identity per test complaint: the lookup hash is made unique with the code.
@@ -155,6 +155,11 @@ async def complaint_row(db: Database, code: str) -> Any:
         return (
             await conn.execute(select(models.complaints).where(models.complaints.c.tracking_code == code))
         ).one()
+
+
+def recipient(row: Any) -> str:
+    """Whom an outbox row goes to: stored sealed (hash and ciphertext under KEY), opened here."""
+    return open_recipient(ContactVault(KEY), row._mapping)
 
 
 async def outbox_rows(db: Database, code: str | None = None) -> list[Any]:

@@ -16,6 +16,7 @@ from tests.workflow.conftest import (
     file_complaint,
     notifications,
     outbox_rows,
+    recipient,
 )
 from workflow.access import Action
 from workflow.escalation import Escalator
@@ -76,13 +77,13 @@ async def test_reminder_then_head_then_admin_across_a_restart(
     row = await complaint_row(db, code)
     assert row.escalation_level == 3
     staff_messages = [m for m in await outbox_rows(db, code) if m.kind.startswith("staff_overdue")]
-    assert {(m.channel, m.to_address, m.kind) for m in staff_messages} == {
+    assert {(m.channel, recipient(m), m.kind) for m in staff_messages} == {
         ("telegram", "9003", "staff_overdue_head"),
         ("telegram", "9002", "staff_overdue_head"),
         ("whatsapp_cloud", "+6281100000002", "staff_overdue_head"),
         ("telegram", "9001", "staff_overdue_admin"),
     }
-    assert all(m.to_address != PHONE for m in staff_messages)
+    assert all(recipient(m) != PHONE for m in staff_messages)
 
 
 async def test_two_processes_fire_each_step_once(

@@ -21,6 +21,7 @@ from tests.workflow.conftest import (
     file_complaint,
     notifications,
     outbox_rows,
+    recipient,
 )
 from workflow.access import Action, Actor, Forbidden
 from workflow.calendar import JAKARTA
@@ -142,7 +143,7 @@ async def test_forward_writes_audit_deadline_message_and_notification_in_one_go(
         ("forwarded", "forwarded", "admin1", False, "prioritas, dekat sekolah"),
     ]
     messages = [m for m in await outbox_rows(db, code) if m.kind.startswith("status_")]
-    assert [(m.kind, m.channel, m.to_address) for m in messages] == [
+    assert [(m.kind, m.channel, recipient(m)) for m in messages] == [
         ("status_verify", "twilio_sms", PHONE),
         ("status_forward", "twilio_sms", PHONE),
     ]
@@ -150,7 +151,7 @@ async def test_forward_writes_audit_deadline_message_and_notification_in_one_go(
     assert "prioritas" not in messages[1].text, "internal notes never reach the citizen"
     assert await notifications(db) == [("dpu_officer", "forward"), ("dpu_head", "forward")]
     staff = [m for m in await outbox_rows(db, code) if m.kind == "staff_forward"]
-    assert {(m.channel, m.to_address) for m in staff} == {
+    assert {(m.channel, recipient(m)) for m in staff} == {
         ("telegram", "9002"),
         ("whatsapp_cloud", "+6281100000002"),
         ("telegram", "9003"),
@@ -254,7 +255,7 @@ async def test_duplicate_links_and_the_reporter_follows_the_original(
     row = await complaint_row(db, copy)
     assert row.duplicate_of_id == (await complaint_row(db, original)).id
     await workflow.transition(original, Action.ACCEPT, OFFICER)
-    accepted = [m.to_address for m in await outbox_rows(db, original) if m.kind == "status_accept"]
+    accepted = [recipient(m) for m in await outbox_rows(db, original) if m.kind == "status_accept"]
     assert accepted == [PHONE, "+6289876543210"]
 
 

@@ -25,6 +25,7 @@ from tests.workflow.conftest import (
     OTHER_OFFICER,
     PHONE,
     file_complaint,
+    recipient,
 )
 from workflow.access import Action, Forbidden
 from workflow.escalation import Escalator
@@ -125,8 +126,9 @@ async def test_anonim_keeps_identity_from_everyone(
         )
     async with db.engine.connect() as conn:
         assert (await conn.execute(select(models.identity_reveals))).all() == []
-        messages = (await conn.execute(select(models.outbox.c.to_address))).all()
-    assert [m.to_address for m in messages] == [PHONE], "the system still answers the reporter"
+        messages = (await conn.execute(select(models.outbox))).all()
+    assert [recipient(m) for m in messages] == [PHONE], "the system still answers the reporter"
+    assert PHONE not in messages[0].to_address + (messages[0].to_address_enc or ""), "sealed at rest"
 
 
 async def test_public_views_and_export_hold_no_personal_data_and_no_confidential_content(
