@@ -191,7 +191,7 @@ async def stored(database_url: str, tmp_path: Path | None = None) -> Stored:
                 for sid in (await conn.execute(select(models.InboundMessage.provider_message_id))).scalars()
             )
             outbox_rows = [
-                (open_recipient(vault, row), row["status"])
+                (open_recipient(vault, row) if vault else row["to_address"], row["status"])
                 for row in (await conn.execute(select(models.outbox))).mappings()
             ]
             complaints = int(
