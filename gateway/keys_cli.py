@@ -19,6 +19,11 @@ key with the current hash are left alone: a second run changes nothing, and an i
 resumed by running it again. Rows from before contacts were encrypted (`address_enc` NULL, the
 address in clear) are sealed on the way.
 
+Outbox rows hold their recipient the same way (`to_address` the hash, `to_address_enc` the
+ciphertext) and reporters their profile name (`display_name_enc`): after the identities, `rotate`
+walks those too, re-encrypting and re-hashing them under the current key, and seals the ones an
+older version (or the upgrade to migration 0004) left in clear. No merging there: a row is a row.
+
 Pseudonyms ("Warga-7K3M9Q") are derived from the current key too; they are not stored, so they simply
 change with the key (docs/DEPLOY.md says so to the operators). Nothing here prints or logs an address
 or a key: only counts and row ids.
@@ -36,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Table, delete, select, update
+from sqlalchemy import Column, Table, bindparam, delete, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DBAPIError
 
@@ -52,6 +57,8 @@ ATTEMPTS = 5
 PostgreSQL, or a deadlock) is rolled back and run again; its rows are simply re-examined."""
 
 Loader = Callable[[str | None], Config]
+Walk = Callable[[Connection, int, int, ContactVault, ContactVault, "RotationReport"], int | None]
+"""One batch of one table: (conn, after id, limit, vault, current_only, report) -> last id seen."""
 
 
 @dataclass
@@ -70,6 +77,14 @@ class RotationReport:
     """Duplicate identities of one address folded into one."""
     unreadable: list[int] = field(default_factory=list)
     """Ids of rows that no configured key decrypts: left as they are."""
+    recipients: int = 0
+    """Outbox recipients re-sealed (or sealed from plaintext) under the current key."""
+    names: int = 0
+    """Reporters' profile names re-sealed (or sealed from plaintext) under the current key."""
+    unreadable_recipients: list[int] = field(default_factory=list)
+    """Outbox row ids no configured key decrypts."""
+    unreadable_names: list[int] = field(default_factory=list)
+    """Reporter ids whose name no configured key decrypts."""
 
     @property
     def changed(self) -> int:
@@ -83,13 +98,19 @@ class RotationReport:
         self.sealed += other.sealed
         self.merged += other.merged
         self.unreadable.extend(other.unreadable)
+        self.recipients += other.recipients
+        self.names += other.names
+        self.unreadable_recipients.extend(other.unreadable_recipients)
+        self.unreadable_names.extend(other.unreadable_names)
 
     def summary(self) -> str:
         return (
             f"{self.scanned} identities scanned: {self.changed} updated "
             f"({self.reencrypted} re-encrypted, {self.rehashed} re-hashed, {self.sealed} sealed from "
             f"plaintext), {self.merged} duplicates merged, {self.unchanged} already current, "
-            f"{len(self.unreadable)} unreadable"
+            f"{len(self.unreadable)} unreadable; {self.recipients} outbox recipients and {self.names} "
+            f"profile names sealed under the current key, "
+            f"{len(self.unreadable_recipients) + len(self.unreadable_names)} unreadable"
         )
 
 
@@ -114,19 +135,22 @@ async def rotate(
     dry_run: bool = False,
     progress: Callable[[RotationReport], None] | None = None,
 ) -> RotationReport:
-    """Re-seal every channel identity under the current key. `vault` decrypts with the current and
-    previous keys; `current_only` has the current key alone and tells which rows are done already."""
+    """Re-seal every channel identity, then every outbox recipient and profile name, under the
+    current key. `vault` decrypts with the current and previous keys; `current_only` has the current
+    key alone and tells which rows are done already."""
     total = RotationReport()
-    after = 0
-    while True:
-        batch = RotationReport()
-        last_id = await _run_batch(db, after, batch_size, vault, current_only, batch, dry_run)
-        if last_id is None:
-            return total
-        total.add(batch)
-        after = last_id
-        if progress is not None:
-            progress(total)
+    for walk in (_rotate_rows, _rotate_recipients, _rotate_names):
+        after = 0
+        while True:
+            batch = RotationReport()
+            last_id = await _run_batch(db, after, batch_size, vault, current_only, batch, dry_run, walk)
+            if last_id is None:
+                break
+            total.add(batch)
+            after = last_id
+            if progress is not None:
+                progress(total)
+    return total
 
 
 async def _run_batch(
@@ -137,12 +161,13 @@ async def _run_batch(
     current_only: ContactVault,
     report: RotationReport,
     dry_run: bool,
+    walk: Walk,
 ) -> int | None:
     for attempt in range(1, ATTEMPTS + 1):
         fresh = RotationReport()
 
         def work(conn: Connection, fresh: RotationReport = fresh) -> int | None:
-            last = _rotate_rows(conn, after, limit, vault, current_only, fresh)
+            last = walk(conn, after, limit, vault, current_only, fresh)
             if dry_run:
                 raise _DryRun(last)
             return last
@@ -218,6 +243,98 @@ def _rotate_rows(
                 last_seen_at=keep.last_seen_at,
                 unreachable=keep.unreachable,
             )
+        )
+    return int(rows[-1].id)
+
+
+def _rotate_recipients(
+    conn: Connection,
+    after: int,
+    limit: int,
+    vault: ContactVault,
+    current_only: ContactVault,
+    report: RotationReport,
+) -> int | None:
+    """One batch of outbox rows: recipient hash and ciphertext under the current key."""
+    table = models.outbox
+    rows = conn.execute(
+        select(table.c.id, table.c.to_kind, table.c.to_address, table.c.to_address_enc)
+        .where(table.c.id > after)
+        .order_by(table.c.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return None
+    changes = []
+    for row in rows:
+        if row.to_address_enc is None:
+            plaintext, token = row.to_address, None
+        else:
+            try:
+                plaintext = vault.decrypt(row.to_address_enc)
+            except PrivacyError:
+                report.unreadable_recipients.append(row.id)
+                continue
+            token = row.to_address_enc if _is_current(current_only, row.to_address_enc) else None
+        wanted_hash = vault.lookup_hash(row.to_kind, plaintext)
+        if token is not None and wanted_hash == row.to_address:
+            continue
+        report.recipients += 1
+        changes.append(
+            {"row_id": row.id, "new_hash": wanted_hash, "new_token": token or vault.encrypt(plaintext)}
+        )
+    if changes:
+        conn.execute(
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values(to_address=bindparam("new_hash"), to_address_enc=bindparam("new_token")),
+            changes,
+        )
+    return int(rows[-1].id)
+
+
+def _rotate_names(
+    conn: Connection,
+    after: int,
+    limit: int,
+    vault: ContactVault,
+    current_only: ContactVault,
+    report: RotationReport,
+) -> int | None:
+    """One batch of reporters with a profile name: the name encrypted under the current key only."""
+    table = models.reporters
+    rows = conn.execute(
+        select(table.c.id, table.c.display_name, table.c.display_name_enc)
+        .where(
+            table.c.id > after,
+            or_(table.c.display_name.is_not(None), table.c.display_name_enc.is_not(None)),
+        )
+        .order_by(table.c.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return None
+    changes = []
+    for row in rows:
+        if row.display_name_enc is None:
+            plaintext, token = row.display_name, None
+        else:
+            try:
+                plaintext = vault.decrypt(row.display_name_enc)
+            except PrivacyError:
+                report.unreadable_names.append(row.id)
+                continue
+            token = row.display_name_enc if _is_current(current_only, row.display_name_enc) else None
+        if token is not None and row.display_name is None:
+            continue
+        report.names += 1
+        changes.append({"row_id": row.id, "new_token": token or vault.encrypt(plaintext)})
+    if changes:
+        conn.execute(
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values(display_name=None, display_name_enc=bindparam("new_token")),
+            changes,
         )
     return int(rows[-1].id)
 
@@ -338,15 +455,22 @@ def _cmd_rotate(config: Config, args: argparse.Namespace) -> int:
 
     report = asyncio.run(run())
     print(("dry run, nothing written: " if args.dry_run else "") + report.summary())
-    if report.unreadable:
-        shown = ", ".join(str(i) for i in report.unreadable[:20])
-        more = " ..." if len(report.unreadable) > 20 else ""
-        print(
-            f"channel_identities rows no configured key decrypts (ids {shown}{more}): set the key they "
-            "were written with as privacy.previous_key and run again",
-            file=sys.stderr,
-        )
+    unreadable = {
+        "channel_identities": report.unreadable,
+        "outbox": report.unreadable_recipients,
+        "reporters": report.unreadable_names,
+    }
+    for table, ids in unreadable.items():
+        if ids:
+            shown = ", ".join(str(i) for i in ids[:20])
+            more = " ..." if len(ids) > 20 else ""
+            print(
+                f"{table} rows no configured key decrypts (ids {shown}{more}): set the key they "
+                "were written with as privacy.previous_key and run again",
+                file=sys.stderr,
+            )
+    if any(unreadable.values()):
         return 1
-    if args.dry_run and report.changed:
+    if args.dry_run and (report.changed or report.recipients or report.names):
         return 3
     return 0

@@ -4,6 +4,7 @@ pipeline computes under B, and a second run changes nothing. On SQLite and Postg
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -34,6 +35,8 @@ KEY_B = "new-privacy-key-b-for-tests-only"
 SITI = "+6281234567801"
 BUDI = "+6281234567802"
 LEGACY = "+6281234567803"  # stored in clear by a version before contacts were encrypted
+RINA = "+6281234567804"
+RUDI = "+6281234567805"
 TELEGRAM_ID = "519283746"
 HANDLE = "WargaSemarang"  # X handles are case-insensitive: the hash is of the lower-case form
 
@@ -146,7 +149,8 @@ async def test_rotation_reseals_every_contact_under_the_new_key_and_lookups_stil
 
     assert (report.scanned, report.reencrypted, report.rehashed, report.sealed) == (5, 4, 4, 1)
     assert (report.merged, report.unchanged, report.unreadable) == (0, 0, [])
-    assert batches == [2, 4, 5], "committed in batches of two"
+    assert batches[:3] == [2, 4, 5], "identities committed in batches of two"
+    assert len(batches) > 3, "then outbox recipients and profile names, batch by batch"
     only_b, only_a = ContactVault(KEY_B), ContactVault(KEY_A)
     rows = await identities(db)
     contacts = set()
@@ -258,6 +262,53 @@ async def test_dry_run_counts_without_writing_and_unknown_keys_are_reported_not_
             assert tuple(row) == unchanged[row.id]
 
 
+async def test_rotation_seals_outbox_recipients_and_profile_names_too(
+    db: Database, clock: ManualClock
+) -> None:
+    await seed(db, clock)
+    # Rina texted a version that kept names and recipients in clear; Rudi texted under key A.
+    for book, sender, name in (
+        (PLAIN, RINA, "Rina Kusumawati"),
+        (AddressBook(ContactVault(KEY_A)), RUDI, "Rudi"),
+    ):
+        ingestor = Ingestor(db, Stepper(step, conv.Settings()), clock=clock, addresses=book)
+        await ingestor.start()
+        try:
+            named = message(AddressKind.PHONE, sender, "LaporHendi got mampet di Jl. Dr. Cipto", clock)
+            await ingestor.ingest([dataclasses.replace(named, profile_name=name)])
+        finally:
+            await ingestor.stop()
+    async with db.engine.connect() as conn:
+        outbox_before = list(await conn.execute(select(models.outbox)))
+        names_before = list(await conn.execute(select(models.reporters).where(models.reporters.c.id > 0)))
+    assert any(row.to_address == RINA and row.to_address_enc is None for row in outbox_before), "in clear"
+    assert [r.display_name for r in names_before if r.display_name] == ["Rina Kusumawati"]
+
+    vault, current_only = b_with_a_previous()
+    report = await rotate(db, vault, current_only, batch_size=3)
+    assert (report.recipients, report.names) == (len(outbox_before), 2)
+    assert report.unreadable_recipients == report.unreadable_names == []
+    only_b, only_a = ContactVault(KEY_B), ContactVault(KEY_A)
+    async with db.engine.connect() as conn:
+        outbox = list(await conn.execute(select(models.outbox).order_by(models.outbox.c.id)))
+        reporters = list(await conn.execute(select(models.reporters)))
+    recipients = set()
+    for row in outbox:
+        plain = only_b.decrypt(row.to_address_enc)
+        recipients.add(plain)
+        assert row.to_address == only_b.lookup_hash(row.to_kind, plain), "found like its identity"
+        assert AddressBook(only_b).recipient(row._mapping) == plain, "what the dispatcher sends to"
+        with pytest.raises(PrivacyError):
+            only_a.decrypt(row.to_address_enc)
+    assert recipients == {SITI, BUDI, LEGACY, TELEGRAM_ID, HANDLE, RINA, RUDI}
+    assert all(r.display_name is None for r in reporters), "no name left in clear"
+    names = {only_b.decrypt(r.display_name_enc) for r in reporters if r.display_name_enc}
+    assert names == {"Rina Kusumawati", "Rudi"}
+
+    again = await rotate(db, vault, current_only)
+    assert (again.recipients, again.names, again.changed) == (0, 0, 0), "a second run changes nothing"
+
+
 def lapor(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway", *args],
@@ -288,6 +339,7 @@ async def test_the_keys_commands_as_an_operator_runs_them(
     assert first.returncode == 0, first.stderr
     assert "5 identities scanned: 5 updated (4 re-encrypted, 4 re-hashed, 1 sealed" in first.stdout
     assert "0 unreadable" in first.stdout
+    assert "7 outbox recipients and 0 profile names sealed under the current key" in first.stdout
     second = lapor("keys", "rotate", "--dry-run", env=env, cwd=tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "0 updated" in second.stdout and "5 already current" in second.stdout
