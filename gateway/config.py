@@ -92,7 +92,9 @@ class OutboxConfig:
     max_delay_seconds: float = 900.0
     lease_seconds: float = 60.0
     batch_size: int = 50
-    concurrency: int = 20
+    concurrency: int = 100
+    """Sends in flight per process. Each waits on the provider, so this bounds msg/s at about
+    concurrency / provider latency: 20 gave ~200 msg/s against a 50 ms provider (bench/drain.py)."""
     poll_seconds: float = 1.0
 
 
