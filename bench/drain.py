@@ -17,8 +17,8 @@ What happens, per round:
    the steady state, start-up excluded) and the fake reports every accepted message with its time.
 
 Each round runs the worker with the configured defaults (`[outbox] concurrency`) and with
-`--concurrency`. Baselines in the same run: the fake's own capacity (plain aiohttp posts,
-`--concurrency` in flight, no database, no twilio client) and a naive loop sending one message at a
+each of `--concurrency`. Baselines in the same run: the fake's own capacity (plain aiohttp posts,
+the largest concurrency in flight, no database, no twilio client) and a naive loop sending one message at a
 time through the same adapter. Also printed: the highest number of messages in any 1-second window,
 per channel and per recipient, next to the provider's documented limit; every message sent exactly
 once is checked.
@@ -309,7 +309,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000, help="replies seeded per round")
     parser.add_argument("--recipients", type=int, default=2_500, help="distinct recipients of those replies")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=200, help="tuned [outbox] concurrency")
+    parser.add_argument(
+        "--concurrency", default="20,200", help="[outbox] concurrency values to run besides the default"
+    )
     parser.add_argument("--pg-admin-url", default="postgresql://root@127.0.0.1:5432/test")
     args = parser.parse_args()
 
@@ -317,8 +319,11 @@ def main() -> None:
 
     default_concurrency = OutboxConfig().concurrency
     settings: list[tuple[str, int | None]] = [(f"default ({default_concurrency})", None)]
-    if args.concurrency != default_concurrency:
-        settings.append((f"tuned ({args.concurrency})", args.concurrency))
+    for value in (int(v) for v in args.concurrency.split(",") if v.strip()):
+        if value != default_concurrency:
+            settings.append((f"set to {value}", value))
+    most = max(value for _, value in settings if value is not None) if len(settings) > 1 else None
+    bare_concurrency = most or default_concurrency
     rows = seed_rows(args.messages, args.recipients)
     results: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     bare: list[float] = []
@@ -337,7 +342,7 @@ def main() -> None:
                     name = f"lapor_bench_drain_{os.getpid()}"
                     databases[backend] = create_pg_database(args.pg_admin_url, name)
             for round_number in range(args.rounds):
-                bare.append(asyncio.run(bare_capacity(fake_base, args.messages // 2, args.concurrency)))
+                bare.append(asyncio.run(bare_capacity(fake_base, args.messages // 2, bare_concurrency)))
                 naive.append(asyncio.run(naive_loop(fake_base, 2.0)))
                 fake_call(fake_base, "/bench/reset", "POST")
                 print(
@@ -381,7 +386,7 @@ def main() -> None:
         f"fake Twilio answering after {DELAY * 1000:.0f} ms; medians; {os.cpu_count()} shared CPUs)"
     )
     print(
-        f"bare fake capacity ({args.concurrency} in flight, no DB, no twilio client): {bare_rate:7.0f} msg/s"
+        f"bare fake capacity ({bare_concurrency} in flight, no DB, no twilio client): {bare_rate:7.0f} msg/s"
     )
     print(
         f"naive loop, one send at a time through the adapter:          {statistics.median(naive):7.1f} msg/s"
