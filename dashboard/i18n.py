@@ -173,6 +173,27 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "citizen_name": "Nama warga (opsional)",
         "reply_by": "Kabar dikirim lewat",
         "save": "Simpan",
+        "profile": "Profil & notifikasi",
+        "profile_help": (
+            "Pengingat tenggat dan eskalasi aduan dikirim ke sini, "
+            "selain ke lonceng notifikasi dasbor."
+        ),
+        "profile_whatsapp": "Nomor WhatsApp",
+        "profile_telegram": "ID chat Telegram",
+        "profile_telegram_help": (
+            "Angka, misalnya 5123456789. Kirim /start ke bot kota, "
+            "lalu tanyakan ID Anda ke @userinfobot."
+        ),
+        "profile_channel_off": (
+            "Kanal ini belum diaktifkan di gateway; pesan akan "
+            "terkirim setelah admin mengaktifkannya."
+        ),
+        "profile_saved": "Kontak tersimpan.",
+        "profile_tested": "Pesan uji dikirim ke kontak yang terdaftar dan ke notifikasi dasbor.",
+        "profile_test": "Kirim pesan uji",
+        "profile_test_help": "Kirim pesan uji untuk memastikan pengingat sampai ke kontak di atas.",
+        "bad_whatsapp": "Nomor WhatsApp tidak valid. Contoh: 0812 3456 7890.",
+        "bad_telegram": "ID chat Telegram harus berupa angka.",
         "recorded": "Aduan {code} tercatat. Warga akan menerima kabar lewat {channel}.",
         "recorded_no_contact": "Aduan {code} tercatat tanpa kontak warga: warga melacaknya dengan kode ini.",
         "record_forbidden": "Peran Anda tidak boleh mencatat aduan. Hubungi tim aduan kota.",
@@ -317,6 +338,27 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "citizen_name": "Citizen's name (optional)",
         "reply_by": "Updates sent by",
         "save": "Save",
+        "profile": "Profile & notifications",
+        "profile_help": "Deadline reminders and escalations are sent here, as well as to the dashboard bell.",
+        "profile_whatsapp": "WhatsApp number",
+        "profile_telegram": "Telegram chat id",
+        "profile_telegram_help": (
+            "A number, e.g. 5123456789. Send /start to the city's "
+            "bot, then ask @userinfobot for your id."
+        ),
+        "profile_channel_off": (
+            "This channel is not enabled on the gateway yet; "
+            "messages go out once an admin enables it."
+        ),
+        "profile_saved": "Contacts saved.",
+        "profile_tested": (
+            "A test message was sent to the registered contacts "
+            "and to the dashboard notifications."
+        ),
+        "profile_test": "Send a test message",
+        "profile_test_help": "Send a test message to check that reminders reach the contacts above.",
+        "bad_whatsapp": "Not a valid WhatsApp number. Example: 0812 3456 7890.",
+        "bad_telegram": "A Telegram chat id is a number.",
         "recorded": "Complaint {code} recorded. The citizen will hear about it by {channel}.",
         "recorded_no_contact": "Complaint {code} recorded without a contact: it is tracked by this code.",
         "record_forbidden": "Your role may not record complaints. Ask the city complaint team.",

@@ -19,6 +19,7 @@ from dashboard import auth
 from dashboard.live import add_live_routes
 from dashboard.officer import add_officer_routes
 from dashboard.opendata import add_open_data_routes
+from dashboard.profile import add_profile_routes
 from dashboard.render import render
 from dashboard.tracking import track_form, track_page, track_photo
 
@@ -47,6 +48,7 @@ def add_dashboard_routes(app: web.Application) -> None:
     add_officer_routes(app)
     add_live_routes(app)
     add_open_data_routes(app)
+    add_profile_routes(app)
     if app[CONFIG].open311.enabled:
         from dashboard.open311 import add_open311_routes
 
