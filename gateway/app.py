@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -68,6 +69,13 @@ UPSTREAM: web.AppKey[UpstreamForwarder] = web.AppKey("upstream")
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def handler_options(config: Config) -> dict[str, Any]:
+    """aiohttp's per-connection settings for `lapor serve`: an idle or header-stalled connection is
+    dropped after the request timeout (aiohttp's default is 75 s, which lets a slow-loris client hold
+    sockets for over a minute each)."""
+    return {"keepalive_timeout": config.server.request_timeout_seconds}
 
 
 def conversation_settings(config: Config) -> conv.Settings:

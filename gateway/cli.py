@@ -35,7 +35,7 @@ def _load(path: str | None) -> Config:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from gateway.app import create_app
+    from gateway.app import create_app, handler_options
 
     config = _load(args.config)
     setup_logging(config.logging.level, config.logging.json)
@@ -59,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print=lambda _: announce(banner),
         access_log=None,
         shutdown_timeout=30,
+        **handler_options(config),
     )
     return 0
 

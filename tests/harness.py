@@ -16,7 +16,7 @@ import aiohttp
 from aiohttp import web
 
 from adapters.base import ChannelAdapter
-from gateway.app import create_app
+from gateway.app import create_app, handler_options
 from gateway.config import Config, load_config
 from store.db import make_engine
 from store.migrate import upgrade
@@ -85,7 +85,7 @@ async def start_gateway(
     if clock is not None:
         kwargs["clock"] = clock
     app = create_app(config, **kwargs)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5, **handler_options(config))
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()
