@@ -44,6 +44,31 @@ def make_config(database_url: str, port: int, **overrides: str) -> Config:
     return load_config(environ=environ)
 
 
+def twilio_overrides(fake: Any, **overrides: str) -> dict[str, str]:
+    """`make_config` overrides that point Twilio SMS at a fake Twilio (tests.fakes.twilio)."""
+    return {
+        "CHANNELS__TWILIO__ACCOUNT_SID": fake.account_sid,
+        "CHANNELS__TWILIO__AUTH_TOKEN": fake.auth_token,
+        "CHANNELS__TWILIO__SMS_FROM": "+15005550006",
+        "CHANNELS__TWILIO__API_BASE": fake.base_url,
+        **overrides,
+    }
+
+
+async def start_twilio_gateway(
+    database_url: str,
+    fake: Any,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    background: bool = True,
+    **overrides: str,
+) -> RunningGateway:
+    """The gateway on a fresh loopback port with Twilio SMS pointed at `fake`."""
+    sock = bound_socket()
+    config = make_config(database_url, sock.getsockname()[1], **twilio_overrides(fake, **overrides))
+    return await start_gateway(config, sock, clock=clock, background=background)
+
+
 async def migrate(database_url: str) -> None:
     """What an operator does with `lapor migrate` before starting on PostgreSQL."""
     engine = make_engine(database_url)

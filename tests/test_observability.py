@@ -23,7 +23,7 @@ from tests.harness import (
     bound_socket,
     make_config,
     migrate,
-    start_gateway,
+    start_twilio_gateway,
 )
 
 CITIZEN = "+6281234567890"
@@ -45,16 +45,7 @@ def clock() -> ManualClock:
 async def gateway(
     database_url: str, fake_twilio: FakeTwilio, clock: ManualClock
 ) -> AsyncIterator[RunningGateway]:
-    sock = bound_socket()
-    config = make_config(
-        database_url,
-        sock.getsockname()[1],
-        CHANNELS__TWILIO__ACCOUNT_SID=fake_twilio.account_sid,
-        CHANNELS__TWILIO__AUTH_TOKEN=fake_twilio.auth_token,
-        CHANNELS__TWILIO__SMS_FROM="+15005550006",
-        CHANNELS__TWILIO__API_BASE=fake_twilio.base_url,
-    )
-    running = await start_gateway(config, sock, clock=clock, background=False)
+    running = await start_twilio_gateway(database_url, fake_twilio, clock=clock, background=False)
     yield running
     await running.stop()
 

@@ -18,7 +18,7 @@ from store import models
 from store.db import is_sqlite, make_engine
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.twilio_webhooks import sign, sms_params
-from tests.harness import RunningGateway, bound_socket, make_config, start_gateway
+from tests.harness import RunningGateway, start_twilio_gateway
 
 SMS_PATH = "/webhooks/twilio/sms"
 REPORTERS = 12
@@ -35,18 +35,12 @@ async def pair(database_url: str, fake_twilio: FakeTwilio) -> AsyncIterator[list
     both_send = not is_sqlite(database_url)
     gateways = []
     for index in range(2):
-        sock = bound_socket()
-        config = make_config(
-            database_url,
-            sock.getsockname()[1],
-            CHANNELS__TWILIO__ACCOUNT_SID=fake_twilio.account_sid,
-            CHANNELS__TWILIO__AUTH_TOKEN=fake_twilio.auth_token,
-            CHANNELS__TWILIO__SMS_FROM="+15005550006",
-            CHANNELS__TWILIO__API_BASE=fake_twilio.base_url,
-            DASHBOARD__ENABLED="false",
-            WORKER__ENABLED="true" if index == 0 or both_send else "false",
+        sends = "true" if index == 0 or both_send else "false"
+        gateways.append(
+            await start_twilio_gateway(
+                database_url, fake_twilio, DASHBOARD__ENABLED="false", WORKER__ENABLED=sends
+            )
         )
-        gateways.append(await start_gateway(config, sock))
     yield gateways
     for gateway in gateways:
         if not gateway.session.closed:

@@ -12,7 +12,7 @@ from gateway.app import DISPATCHER, ENGINE
 from store.models import Complaint, InboundMessage, OutboxMessage, StatusEvent
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.twilio_webhooks import sign, sms_params
-from tests.harness import ManualClock, RunningGateway, bound_socket, make_config, start_gateway
+from tests.harness import ManualClock, RunningGateway, start_twilio_gateway
 
 CITIZEN = "+6281234567890"
 SMS_PATH = "/webhooks/twilio/sms"
@@ -34,18 +34,14 @@ async def gateway(
     database_url: str, fake_twilio: FakeTwilio, clock: ManualClock
 ) -> AsyncIterator[RunningGateway]:
     """The gateway with the dispatcher driven by the test (`drain()`), so time is the test's."""
-    sock = bound_socket()
-    config = make_config(
+    running = await start_twilio_gateway(
         database_url,
-        sock.getsockname()[1],
-        CHANNELS__TWILIO__ACCOUNT_SID=fake_twilio.account_sid,
-        CHANNELS__TWILIO__AUTH_TOKEN=fake_twilio.auth_token,
-        CHANNELS__TWILIO__SMS_FROM="+15005550006",
-        CHANNELS__TWILIO__API_BASE=fake_twilio.base_url,
+        fake_twilio,
+        clock=clock,
+        background=False,
         OUTBOX__MAX_ATTEMPTS="3",
         DASHBOARD__ENABLED="false",
     )
-    running = await start_gateway(config, sock, clock=clock, background=False)
     yield running
     await running.stop()
 

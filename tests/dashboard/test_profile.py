@@ -14,7 +14,7 @@ from gateway.app import ENGINE, ESCALATOR
 from store import models
 from tests.dashboard.conftest import Clock, Dashboard, csrf_from
 from tests.fakes.twilio import FakeTwilio
-from tests.harness import bound_socket, make_config, start_gateway
+from tests.harness import bound_socket, make_config, start_gateway, twilio_overrides
 
 WHATSAPP = "whatsapp:+6281298765432"
 
@@ -28,11 +28,12 @@ async def whatsapp_dashboard(
         database_url,
         sock.getsockname()[1],
         MEDIA__DIRECTORY=str(tmp_path / "media"),
-        CHANNELS__TWILIO__ACCOUNT_SID=fake_twilio.account_sid,
-        CHANNELS__TWILIO__AUTH_TOKEN=fake_twilio.auth_token,
-        CHANNELS__TWILIO__WHATSAPP_FROM="+15005550006",
-        CHANNELS__TWILIO__API_BASE=fake_twilio.base_url,
-        WORKFLOW__STAFF_WHATSAPP_CHANNEL="twilio_whatsapp",
+        **twilio_overrides(
+            fake_twilio,
+            CHANNELS__TWILIO__SMS_FROM="",
+            CHANNELS__TWILIO__WHATSAPP_FROM="+15005550006",
+            WORKFLOW__STAFF_WHATSAPP_CHANNEL="twilio_whatsapp",
+        ),
     )
     clock = Clock()
     running = await start_gateway(config, sock, clock=clock, background=False)

@@ -28,7 +28,7 @@ from store import models
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.twilio_webhooks import sign, sms_params
 from tests.fault.support import SMS_PATH, citizen, replies_by_recipient
-from tests.harness import ManualClock, RunningGateway, bound_socket, make_config, start_gateway
+from tests.harness import ManualClock, RunningGateway, start_twilio_gateway
 
 MAX_ATTEMPTS = 3
 BASE_DELAY = 10.0
@@ -50,14 +50,11 @@ async def fake_twilio(clock: ManualClock) -> AsyncIterator[FakeTwilio]:
 async def gateway(
     database_url: str, fake_twilio: FakeTwilio, clock: ManualClock
 ) -> AsyncIterator[RunningGateway]:
-    sock = bound_socket()
-    config = make_config(
+    running = await start_twilio_gateway(
         database_url,
-        sock.getsockname()[1],
-        CHANNELS__TWILIO__ACCOUNT_SID=fake_twilio.account_sid,
-        CHANNELS__TWILIO__AUTH_TOKEN=fake_twilio.auth_token,
-        CHANNELS__TWILIO__SMS_FROM="+15005550006",
-        CHANNELS__TWILIO__API_BASE=fake_twilio.base_url,
+        fake_twilio,
+        clock=clock,
+        background=False,
         OUTBOX__MAX_ATTEMPTS=str(MAX_ATTEMPTS),
         OUTBOX__BASE_DELAY_SECONDS=str(BASE_DELAY),
         # One send at a time: after a 429 no other request is already on its way, so every request
@@ -66,7 +63,6 @@ async def gateway(
         OUTBOX__BATCH_SIZE="1",
         DASHBOARD__ENABLED="false",
     )
-    running = await start_gateway(config, sock, clock=clock, background=False)
     yield running
     await running.stop()
 
