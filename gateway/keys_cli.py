@@ -202,15 +202,11 @@ def _rotate_rows(
         if row.id in gone:
             continue
         report.scanned += 1
-        if row.address_enc is None:
-            plaintext, token = row.address, None
-        else:
-            try:
-                plaintext = vault.decrypt(row.address_enc)
-            except PrivacyError:
-                report.unreadable.append(row.id)
-                continue
-            token = row.address_enc if _is_current(current_only, row.address_enc) else None
+        opened = _opened(vault, current_only, row.address, row.address_enc)
+        if opened is None:
+            report.unreadable.append(row.id)
+            continue
+        plaintext, token = opened
         wanted_hash = vault.lookup_hash(row.kind, plaintext)
         if token is not None and wanted_hash == row.address:
             report.unchanged += 1
@@ -267,15 +263,11 @@ def _rotate_recipients(
         return None
     changes = []
     for row in rows:
-        if row.to_address_enc is None:
-            plaintext, token = row.to_address, None
-        else:
-            try:
-                plaintext = vault.decrypt(row.to_address_enc)
-            except PrivacyError:
-                report.unreadable_recipients.append(row.id)
-                continue
-            token = row.to_address_enc if _is_current(current_only, row.to_address_enc) else None
+        opened = _opened(vault, current_only, row.to_address, row.to_address_enc)
+        if opened is None:
+            report.unreadable_recipients.append(row.id)
+            continue
+        plaintext, token = opened
         wanted_hash = vault.lookup_hash(row.to_kind, plaintext)
         if token is not None and wanted_hash == row.to_address:
             continue
@@ -316,15 +308,11 @@ def _rotate_names(
         return None
     changes = []
     for row in rows:
-        if row.display_name_enc is None:
-            plaintext, token = row.display_name, None
-        else:
-            try:
-                plaintext = vault.decrypt(row.display_name_enc)
-            except PrivacyError:
-                report.unreadable_names.append(row.id)
-                continue
-            token = row.display_name_enc if _is_current(current_only, row.display_name_enc) else None
+        opened = _opened(vault, current_only, row.display_name, row.display_name_enc)
+        if opened is None:
+            report.unreadable_names.append(row.id)
+            continue
+        plaintext, token = opened
         if token is not None and row.display_name is None:
             continue
         report.names += 1
@@ -337,6 +325,20 @@ def _rotate_names(
             changes,
         )
     return int(rows[-1].id)
+
+
+def _opened(
+    vault: ContactVault, current_only: ContactVault, plain: str | None, sealed: str | None
+) -> tuple[str, str | None] | None:
+    """(plaintext, the stored token when it is already under the current key), or None when no
+    configured key opens it. A row never sealed yet is its own plaintext."""
+    if sealed is None:
+        return (plain or ""), None
+    try:
+        plaintext = vault.decrypt(sealed)
+    except PrivacyError:
+        return None
+    return plaintext, sealed if _is_current(current_only, sealed) else None
 
 
 def _is_current(current_only: ContactVault, token: str) -> bool:
