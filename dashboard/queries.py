@@ -204,10 +204,8 @@ async def complaint_detail(engine: AsyncEngine, code: str) -> dict[str, Any] | N
                         identities.c.kind.label("identity_kind"),
                         identities.c.address.label("identity_address"),
                         identities.c.address_enc.label("identity_address_enc"),
-                        reporters.c.display_name.label("reporter_name"),
                     )
                     .outerjoin(identities, identities.c.id == complaints.c.origin_identity_id)
-                    .outerjoin(reporters, reporters.c.id == complaints.c.reporter_id)
                     .where(complaints.c.tracking_code == code)
                 )
             )
