@@ -106,7 +106,7 @@ def fake_call(base: str, path: str, method: str = "GET") -> Any:
 def seed_rows(count: int, recipients: int) -> list[dict[str, Any]]:
     """Pending replies: 3 of 4 by SMS, 1 of 4 by WhatsApp, `count / recipients` per recipient."""
     now = datetime.now(UTC) - timedelta(seconds=1)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n in range(count):
         whatsapp = n % 4 == 3
         person = f"+62812{n % recipients:07d}"
