@@ -60,3 +60,38 @@ async def test_an_officer_signs_in_and_opens_a_complaint(
     await expect(page.locator("body")).to_contain_text("Status history")
     await page.get_by_role("button", name="Sign out").click()
     await expect(page).to_have_url(gateway.url + "/dashboard/login")
+
+
+async def _fits(page: Any) -> None:
+    """Nothing wider than the screen: an officer on a phone never scrolls sideways to read or act."""
+    overflow = await page.evaluate(
+        "() => document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth"
+    )
+    assert overflow <= 1, f"{page.url} is {overflow}px wider than the phone"
+
+
+async def test_the_dashboard_is_usable_on_a_phone(
+    gateway: RunningGateway, browser: Any, artifacts: Path
+) -> None:
+    await _say(gateway, "+6281234567803", "LaporHendi saluran mampet depan SD Negeri Sendangmulyo 2", 2)
+    await _say(gateway, "+6281234567803", "YA", 4)
+    await create_user(gateway.app[ENGINE], "ani", "kata-sandi-yang-panjang", role="admin")
+
+    phone = await browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+    page = await phone.new_page()
+    await page.goto(gateway.url + "/dashboard/login")
+    await _fits(page)
+    await page.fill("#username", "ani")
+    await page.fill("#password", "kata-sandi-yang-panjang")
+    await page.get_by_role("button", name="Masuk").click()
+    await expect(page).to_have_url(gateway.url + "/dashboard/")
+    await page.screenshot(path=str(artifacts / "dashboard-phone-inbox.png"), full_page=True)
+    await _fits(page)
+    await page.locator("a.code").first.click()
+    await expect(page.locator("h1")).to_contain_text("LPR-")
+    await page.screenshot(path=str(artifacts / "dashboard-phone-complaint.png"), full_page=True)
+    await _fits(page)
+    for path in ("/dashboard/record", "/dashboard/profile", "/dashboard/notifications", "/open-data/"):
+        await page.goto(gateway.url + path)
+        await _fits(page)
+    await phone.close()
