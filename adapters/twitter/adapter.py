@@ -60,7 +60,7 @@ from adapters.base import (
     WebhookResponse,
     WebhookResult,
 )
-from adapters.twitter import cursor, public
+from adapters.twitter import cursor, public, reconcile
 from adapters.twitter.client import XClient, error_detail
 from adapters.twitter.parse import (
     CHANNEL,
@@ -88,6 +88,9 @@ STATUS_MAP: Mapping[str, DeliveryStatus] = {"sent": DeliveryStatus.SENT}
 _GONE_HINTS = ("deleted", "not visible", "does not exist", "suspended", "cannot reply", "could not find")
 _DUPLICATE_HINTS = ("duplicate",)
 MAX_MEDIA_BYTES = 20 * 1024 * 1024
+LOOKUP_PAGES = 10
+"""Pages of 100 `find_sent` reads (DMs with the citizen, our tweets since the send) before it gives
+up and says it cannot tell."""
 
 
 def _utcnow() -> datetime:
@@ -165,6 +168,7 @@ class TwitterAdapter:
             access_token_secret=config.access_token_secret.reveal() or None,
         )
         self.engine: AsyncEngine | None = None
+        self._own_user_id: str | None = None
         self._media_session: aiohttp.ClientSession | None = None
         if not self._consumer_secret:
             log.warning(
@@ -302,6 +306,151 @@ class TwitterAdapter:
                 message, target, public.public_text(message.kind, message.text, self.public_url)
             )
         return await self._dm_with_fallback(message, user_id, target)
+
+    async def possible_posts(self, message: OutboundMessage) -> list[reconcile.Post]:
+        """Every post `send(message)` could have made, in the order it tries them: `_route` and its
+        fallbacks walked without calling X (reconcile.py). Keep the two in step."""
+        posts: list[reconcile.Post] = []
+        target = message.reply_to if message.reply_to and message.reply_to.isdigit() else None
+        has_code = bool(public.tracking_codes(message.text))
+
+        def tweet(text: str, in_reply_to: str | None) -> None:
+            posts.extend(reconcile.tweet_posts(text, in_reply_to, message.id))
+
+        def public_reply(thread: str, text: str, *, dm_fallback: bool = True) -> None:
+            tweet(text, thread)
+            if dm_fallback:
+                posts.append(reconcile.dm_post(message.text))
+            if has_code:
+                tweet(public.dm_closed_text(message.text, self.public_url), None)
+
+        def dm_with_fallback() -> None:
+            posts.append(reconcile.dm_post(message.text))
+            fallback = public.dm_closed_text(message.text, self.public_url)
+            if target is not None:
+                public_reply(target, fallback, dm_fallback=False)
+            elif has_code:
+                tweet(fallback, None)
+
+        if is_dm_target(message.reply_to) or target is None:
+            if has_code and message.kind in public.FILING_KINDS and self.engine is not None:
+                thread = await cursor.latest_public_tweet(self.engine, message.reporter_id)
+                if thread is not None:
+                    public_reply(thread, public.public_text(message.kind, message.text, self.public_url))
+                    return _unique(posts)
+            dm_with_fallback()
+        elif has_code or self.config.reply_mode == "reply":
+            public_reply(target, public.public_text(message.kind, message.text, self.public_url))
+        else:
+            dm_with_fallback()
+        return _unique(posts)
+
+    async def find_sent(self, message: OutboundMessage, since: datetime) -> SendResult | None:
+        """Whether an in-doubt send of `message` reached X at or after `since` (the outbox asks this
+        after a crash, so a reply that did go out is not posted twice).
+
+        Looks for every post `send` could have made (`possible_posts`) among the DMs of the
+        conversation with the citizen and the account's own tweets since then, and answers with the
+        first found, shaped as `send` answers (`dm:<event id>` or the tweet id). None: X has none of
+        them, so sending is safe. A lookup X does not answer (rate limit, outage, credentials) raises
+        `SendError`, as `send` would; the outbox then sends again (gateway/outbox.py `_find_sent`).
+        """
+        if message.to.kind != AddressKind.TWITTER or not message.to.value.isdigit() or not self.can_send:
+            return None  # send() refuses these without calling X: nothing can have gone out
+        if not message.text.strip():
+            return None
+        floor = reconcile.floor_of(since)
+        try:
+            posts = await self.possible_posts(message)
+            account_id = await self._own_id()
+            dms: list[dict[str, Any]] | None = None
+            tweets: list[dict[str, Any]] | None = None
+            for post in posts:
+                if post.dm:
+                    if dms is None:
+                        dms = await self._sent_dms(message.to.value, floor)
+                    found = next((e for e in dms if reconcile.dm_matches(post, e, account_id, floor)), None)
+                    if found is not None:
+                        return SendResult(f"dm:{found['id']}", DeliveryStatus.SENT)
+                else:
+                    if tweets is None:
+                        tweets = await self._own_tweets(account_id, floor)
+                    found = next((t for t in tweets if reconcile.tweet_matches(post, t, floor)), None)
+                    if found is not None:
+                        return SendResult(str(found["id"]), DeliveryStatus.SENT)
+        except _XFailure as failure:
+            raise failure.error from None
+        return None
+
+    async def _own_id(self) -> str:
+        """Our account's user id: configured (`account_id`), else asked once (`GET /2/users/me`)."""
+        if self.rules.account_id:
+            return self.rules.account_id
+        if self._own_user_id is None:
+            me = await self._call(self.client.get_me(user_auth=True))
+            user_id = _str_at(me, "data", "id")
+            if user_id is None:
+                raise _XFailure(
+                    SendError("twitter: users/me answered without data.id", retryable=True, code="response"),
+                    "no id",
+                    None,
+                )
+            self._own_user_id = user_id
+        return self._own_user_id
+
+    async def _sent_dms(self, participant_id: str, floor: datetime) -> list[dict[str, Any]]:
+        """DM events of the 1-1 conversation with the citizen, newest first, back to `floor`."""
+        events: list[dict[str, Any]] = []
+        token: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            page = await self._call(
+                self.client.get_direct_message_events(
+                    participant_id=participant_id,
+                    dm_event_fields=["id", "text", "created_at", "sender_id", "event_type"],
+                    event_types="MessageCreate",
+                    max_results=100,
+                    pagination_token=token,
+                    user_auth=True,
+                )
+            )
+            items = [e for e in _list_at(page, "data") if e.get("id") is not None]
+            events.extend(items)
+            token = _str_at(page, "meta", "next_token")
+            older = [when for e in items if (when := reconcile.created_at(e)) is not None]
+            if token is None or (older and min(older) < floor):
+                return events
+        raise _XFailure(
+            SendError("twitter: too many DMs since the send to tell whether it went out",
+                      retryable=True, code="lookup"),
+            "lookup incomplete",
+            None,
+        )  # fmt: skip
+
+    async def _own_tweets(self, account_id: str, floor: datetime) -> list[dict[str, Any]]:
+        """The account's tweets created since `floor` (X filters on `start_time`), every page."""
+        tweets: list[dict[str, Any]] = []
+        token: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            page = await self._call(
+                self.client.get_users_tweets(
+                    account_id,
+                    start_time=floor,
+                    tweet_fields=["created_at", "in_reply_to_user_id", "referenced_tweets", "text"],
+                    max_results=100,
+                    pagination_token=token,
+                    user_auth=True,
+                )
+            )
+            tweets.extend(t for t in _list_at(page, "data") if t.get("id") is not None)
+            token = _str_at(page, "meta", "next_token")
+            if token is None:
+                return tweets
+        raise _XFailure(
+            SendError("twitter: too many tweets since the send to tell whether it went out",
+                      retryable=True, code="lookup"),
+            "lookup incomplete",
+            None,
+        )  # fmt: skip
 
     async def _dm_with_fallback(
         self, message: OutboundMessage, user_id: str, target: str | None
@@ -464,6 +613,15 @@ class TwitterAdapter:
         if self._media_session is not None:
             await self._media_session.close()
             self._media_session = None
+
+
+def _unique(posts: list[reconcile.Post]) -> list[reconcile.Post]:
+    return list(dict.fromkeys(posts))
+
+
+def _list_at(payload: Any, key: str) -> list[dict[str, Any]]:
+    items = payload.get(key) if isinstance(payload, dict) else None
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
 
 def _str_at(payload: Any, *path: str) -> str | None:

@@ -9,11 +9,22 @@ It serves what the gateway uses, in the shapes X documents:
 - `POST /2/dm_conversations/with/:participant_id/messages`: `{"data": {"dm_conversation_id",
   "dm_event_id"}}`; 403 for a citizen whose DMs are closed.
 - `GET /2/dm_events`: the account's DM events, newest first.
+- `GET /2/dm_conversations/with/:participant_id/dm_events` (user context): the 1-1 conversation with
+  one user, newest first: what they sent us (`add_dm`) and what the gateway sent them, each with `id`,
+  `event_type`, `text`, `sender_id`, `dm_conversation_id`, `created_at`; `max_results`,
+  `pagination_token` -> `meta.next_token`, `meta.result_count`.
+- `GET /2/users/:id/tweets` (user context or bearer): the account's own tweets (what the gateway
+  posted), newest first, with `start_time`/`end_time`, `max_results` (5-100), `pagination_token`;
+  `created_at`, `referenced_tweets` (`replied_to`), `in_reply_to_user_id`, `conversation_id`;
+  `meta` (`result_count`, `newest_id`, `oldest_id`, `next_token`).
 - `GET /media/<name>`: photo bytes, standing in for pbs.twimg.com.
 
 Tests add citizen tweets (`add_tweet`), script failures (`fail_next`, `rate_limit_next`), push Account
 Activity payloads to the gateway's webhook signed with the consumer secret (`push_activity`), and wait
 for what the gateway posted (`wait_for_tweets`, `wait_for_dms`) on a Condition, never a sleep.
+Posts are stamped `created_at` with `clock` (a test's ManualClock, or the real time). `stall_next`
+makes the next create request hang (after recording it, or before) until `release()`: a process
+killed mid-send, with or without its message having reached X.
 """
 
 from __future__ import annotations
@@ -25,7 +36,9 @@ import hmac
 import itertools
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -79,6 +92,13 @@ class FakeXAPI:
         self.rate_remaining: dict[str, tuple[int, int]] = {}
         """route -> (remaining, reset epoch) to report on the next successful answer."""
         self._failures: deque[ScriptedFailure] = deque()
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        """Stamps `created_at` on what the gateway posts."""
+        self._stalls: dict[str, bool] = {}
+        """route -> record first: the next request to it hangs until `release()`."""
+        self._released = asyncio.Event()
+        self.stalled = 0
+        """Requests that reached a stall (they hang until `release()`)."""
         self._ids = itertools.count(1_850_000_000_000_000_000, 1_000_000)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -93,6 +113,8 @@ class FakeXAPI:
         app.router.add_post("/2/tweets", self._create_tweet)
         app.router.add_post("/2/dm_conversations/with/{participant}/messages", self._create_dm)
         app.router.add_get("/2/dm_events", self._dm_events)
+        app.router.add_get("/2/dm_conversations/with/{participant}/dm_events", self._conversation_events)
+        app.router.add_get("/2/users/{user_id}/tweets", self._user_tweets)
         app.router.add_get("/media/{name}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -103,6 +125,7 @@ class FakeXAPI:
         return self.base_url
 
     async def stop(self) -> None:
+        self.release()
         if self._session is not None:
             await self._session.close()
         if self._runner is not None:
@@ -217,6 +240,30 @@ class FakeXAPI:
                 "x-rate-limit-reset": str(reset_epoch),
             },
         )
+
+    def stall_next(self, route: str, *, after_recording: bool = True) -> None:
+        """The next request to `route` ("POST /2/tweets", "POST /2/dm") never answers until
+        `release()`: recorded first (X has it, the sender never learns) or not at all."""
+        self._stalls[route] = after_recording
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def _stall(self, route: str, *, recorded: bool) -> None:
+        if route in self._stalls and self._stalls[route] == recorded:
+            del self._stalls[route]
+            async with self._changed:
+                self.stalled += 1
+                self._changed.notify_all()
+            await self._released.wait()
+
+    async def wait_for_stall(self, count: int = 1, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: self.stalled >= count), timeout)
+
+    def _stamp(self) -> str:
+        return self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
     # -- waiting
 
@@ -335,6 +382,7 @@ class FakeXAPI:
             target in self.deleted or not any(t["id"] == target for t in self.tweets + self.posted)
         ):
             return web.json_response(problem(403, "Forbidden", DELETED_DETAIL), status=403)
+        await self._stall(route, recorded=False)
         tweet_id = self.next_id()
         parent = next((t for t in self.tweets + self.posted if t["id"] == target), None)
         record = {
@@ -343,10 +391,12 @@ class FakeXAPI:
             "author_id": ACCOUNT_ID,
             "in_reply_to_tweet_id": target,
             "conversation_id": (parent or {}).get("conversation_id", tweet_id),
+            "created_at": self._stamp(),
         }
         async with self._changed:
             self.posted.append(record)
             self._changed.notify_all()
+        await self._stall(route, recorded=True)
         return web.json_response(
             {"data": {"id": tweet_id, "text": text, "edit_history_tweet_ids": [tweet_id]}},
             status=201,
@@ -367,10 +417,13 @@ class FakeXAPI:
                  "detail": DM_CLOSED_DETAIL, "type": "about:blank"},
                 status=403,
             )  # fmt: skip
+        await self._stall(route, recorded=False)
         event_id = self.next_id()
         async with self._changed:
-            self.dms.append({"to": participant, "text": body.get("text", ""), "dm_event_id": event_id})
+            self.dms.append({"to": participant, "text": body.get("text", ""), "dm_event_id": event_id,
+                             "created_at": self._stamp()})  # fmt: skip
             self._changed.notify_all()
+        await self._stall(route, recorded=True)
         return web.json_response(
             {"data": {"dm_conversation_id": f"{participant}-{ACCOUNT_ID}", "dm_event_id": event_id}},
             status=201,
@@ -396,6 +449,77 @@ class FakeXAPI:
             body["meta"]["next_token"] = str(offset + size)
         return web.json_response(body, headers=self._limits(route))
 
+    async def _conversation_events(self, request: web.Request) -> web.Response:
+        route = "GET /2/dm_conversations/with/:participant_id/dm_events"
+        participant = request.match_info["participant"]
+        self.calls.append((request.method, request.path, dict(request.query)))
+        denied = self._auth(request, user=True) or self._scripted(route)
+        if denied is not None:
+            return denied
+        conversation = f"{participant}-{ACCOUNT_ID}"
+        events = [e for e in self.dm_events if e["sender_id"] == participant]
+        events += [
+            {"id": d["dm_event_id"], "event_type": "MessageCreate", "text": d["text"],
+             "sender_id": ACCOUNT_ID, "dm_conversation_id": conversation, "created_at": d["created_at"]}
+            for d in self.dms if d["to"] == participant
+        ]  # fmt: skip
+        types = request.query.get("event_types")
+        if types:
+            events = [e for e in events if e["event_type"] in types.split(",")]
+        fields = set(request.query.get("dm_event.fields", "").split(",")) | {"id", "event_type", "text"}
+        events = [{k: v for k, v in e.items() if k in fields} for e in events]
+        return self._page(route, request, events, default_size=100)
+
+    async def _user_tweets(self, request: web.Request) -> web.Response:
+        route = "GET /2/users/:id/tweets"
+        self.calls.append((request.method, request.path, dict(request.query)))
+        header = request.headers.get("Authorization", "")
+        denied = self._auth(request, user=not header.startswith("Bearer ")) or self._scripted(route)
+        if denied is not None:
+            return denied
+        user_id = request.match_info["user_id"]
+        start = _moment(request.query.get("start_time"))
+        end = _moment(request.query.get("end_time"))
+        own = [t for t in self.posted if t["author_id"] == user_id]
+        own += [t for t in self.tweets if t["author_id"] == user_id]
+        tweets = []
+        for t in own:
+            when = _moment(t.get("created_at"))
+            if (start is not None and when is not None and when < start) or (
+                end is not None and when is not None and when >= end
+            ):
+                continue
+            tweets.append(self._tweet_view(t, request.query.get("tweet.fields", "")))
+        return self._page(route, request, tweets, default_size=10)
+
+    def _tweet_view(self, tweet: dict[str, Any], fields: str) -> dict[str, Any]:
+        """A stored tweet as v2 answers it: `id`, `text`, `edit_history_tweet_ids`, + the fields asked."""
+        view = dict(tweet)
+        target = view.pop("in_reply_to_tweet_id", None)
+        if target is not None:
+            parent = next((t for t in self.tweets + self.posted if t["id"] == target), None)
+            view["referenced_tweets"] = [{"type": "replied_to", "id": target}]
+            view["in_reply_to_user_id"] = (parent or {}).get("author_id", ACCOUNT_ID)
+        view.setdefault("edit_history_tweet_ids", [view["id"]])
+        wanted = set(fields.split(",")) | {"id", "text", "edit_history_tweet_ids"}
+        return {k: v for k, v in view.items() if k in wanted}
+
+    def _page(
+        self, route: str, request: web.Request, items: list[dict[str, Any]], *, default_size: int
+    ) -> web.Response:
+        """Newest first, `max_results` per page (capped at `page_size`), `pagination_token` an offset."""
+        size = min(int(request.query.get("max_results", str(default_size))), self.page_size)
+        offset = int(request.query.get("pagination_token", "0") or 0)
+        items = sorted(items, key=lambda item: int(item["id"]), reverse=True)
+        page = items[offset : offset + size]
+        body: dict[str, Any] = {"meta": {"result_count": len(page)}}
+        if page:
+            body["data"] = page
+            body["meta"].update({"newest_id": page[0]["id"], "oldest_id": page[-1]["id"]})
+        if offset + size < len(items):
+            body["meta"]["next_token"] = str(offset + size)
+        return web.json_response(body, headers=self._limits(route))
+
     async def _file(self, request: web.Request) -> web.Response:
         content = self.files.get(request.match_info["name"])
         if content is None:
@@ -405,6 +529,12 @@ class FakeXAPI:
 
 def sign_body(secret: str, body: bytes) -> str:
     return "sha256=" + base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def _moment(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _entities(text: str, users: dict[str, dict[str, Any]]) -> dict[str, Any]:
