@@ -95,6 +95,18 @@ FAKE = textwrap.dedent(
 )
 
 
+def configured_rates() -> tuple[dict[str, float] | None, dict[str, float] | None]:
+    """The dispatcher's default per-channel / per-recipient rates, where this version has them
+    (gateway/pacing.py); (None, None) before that feature."""
+    try:
+        from gateway import pacing  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:
+        return None, None
+    channel = getattr(pacing, "DEFAULT_CHANNEL_RATES", None)
+    recipient = getattr(pacing, "DEFAULT_RECIPIENT_RATES", None)
+    return (dict(channel) if channel is not None else None), (dict(recipient) if recipient else None)
+
+
 def fake_call(base: str, path: str, method: str = "GET") -> Any:
     request = urllib.request.Request(  # noqa: S310 - loopback fake
         base + path, method=method, data=b"" if method == "POST" else None
@@ -406,11 +418,19 @@ def main() -> None:
             f"{max(r['recipient_peak'] for r in runs)} in 1 s"
         )
     print("target: >= 1,000 msg/s")
-    print(
-        "provider limits (the dispatcher has no per-channel or per-recipient rate setting to compare with):"
-    )
-    for channel, limit in PROVIDER_LIMITS.items():
-        print(f"    {channel}: {limit}")
+    channel_rates, recipient_rates = configured_rates()
+    if channel_rates is None:
+        print("provider limits (this version has no per-channel or per-recipient rate setting to check):")
+        for channel, limit in PROVIDER_LIMITS.items():
+            print(f"    {channel}: {limit}")
+        return
+    for (backend, label), runs in results.items():
+        for channel in PROVIDER_LIMITS:
+            peak = max(r["channel_peak"].get(channel, 0) for r in runs)
+            rate = channel_rates.get(channel)
+            verdict = "no limit" if rate is None else ("respected" if peak <= rate + 1 else "EXCEEDED")
+            print(f"{backend:10} {label:14} {channel}: busiest second {peak}, limit {rate}: {verdict}")
+    print(f"per-recipient limits configured: {dict(recipient_rates or {})}")
 
 
 if __name__ == "__main__":
