@@ -144,6 +144,7 @@ def create_app(
         single_process=sqlite,
         metrics=app[METRICS],
         addresses=addresses,
+        pacer=config.outbox.pacer(),
     )
     ingestor.on_committed.append(dispatcher.wake)
     app[INGESTOR] = ingestor

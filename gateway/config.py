@@ -18,6 +18,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from gateway.pacing import DEFAULT_CHANNEL_RATES, DEFAULT_RECIPIENT_RATES, Pacer, parse_rates
+
 ENV_PREFIX = "LAPOR_"
 T = typing.TypeVar("T")
 
@@ -96,6 +98,24 @@ class OutboxConfig:
     """Sends in flight per process. Each waits on the provider, so this bounds msg/s at about
     concurrency / provider latency: 20 gave ~200 msg/s against a 50 ms provider (bench/drain.py)."""
     poll_seconds: float = 1.0
+    channel_rates: list[str] = field(default_factory=list)
+    """`channel=messages_per_second` per process, on top of the defaults in gateway.pacing
+    (telegram=30, twilio_whatsapp=80, whatsapp_cloud=80); `twilio_sms=0.5`-style slower values too."""
+    recipient_rates: list[str] = field(default_factory=list)
+    """`channel=messages_per_second` to one recipient, on top of the default telegram=1."""
+
+    def __post_init__(self) -> None:
+        for key in ("channel_rates", "recipient_rates"):
+            try:
+                parse_rates(getattr(self, key), key)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+
+    def pacer(self) -> Pacer:
+        return Pacer(
+            {**DEFAULT_CHANNEL_RATES, **parse_rates(self.channel_rates, "channel_rates")},
+            {**DEFAULT_RECIPIENT_RATES, **parse_rates(self.recipient_rates, "recipient_rates")},
+        )
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from adapters.base import Address, AddressKind, ChannelAdapter, OutboundMessage,
 from gateway.addressbook import PLAIN, AddressBook
 from gateway.config import OutboxConfig
 from gateway.metrics import Metrics
+from gateway.pacing import Pacer
 from gateway.reach import reroute, unreachable_addresses
 from gateway.receipts import apply_parked_receipts
 from store import models
@@ -125,7 +126,9 @@ class Dispatcher:
         single_process: bool = False,
         metrics: Metrics | None = None,
         addresses: AddressBook = PLAIN,
+        pacer: Pacer | None = None,
     ) -> None:
+        self._pacer = pacer or Pacer({}, {})
         self._metrics = metrics
         self._addresses = addresses
         self._paused_until: dict[str, datetime] = {}
@@ -222,19 +225,31 @@ class Dispatcher:
         )
         channels = list(self._adapters)
         ready = [c for c in channels if self._paused_until.get(c, now) <= now]
+        ready = self._pacer.open_channels(ready, now)
         if not ready:
             return []
+        paced = any(self._pacer.channels.limited(c) or self._pacer.recipients.limited(c) for c in ready)
         ids_query = (
-            select(table.c.id)
+            select(table.c.id, table.c.channel, table.c.to_address)
             .where(due, table.c.channel.in_(ready))
             .order_by(table.c.next_attempt_at, table.c.id)
-            .limit(limit)
+            # Paced channels may turn rows down (a recipient's bucket is empty): look a bit further.
+            .limit(limit * 4 if paced else limit)
         )
         if self._db.dialect == "postgresql":
             ids_query = ids_query.with_for_update(skip_locked=True)
 
+        def admitted(candidates: list[Any]) -> list[int]:
+            ids: list[int] = []
+            for candidate in candidates:
+                if len(ids) == limit:
+                    break
+                if self._pacer.admit(candidate.channel, candidate.to_address, now):
+                    ids.append(candidate.id)
+            return ids
+
         def claim(conn: Connection) -> list[dict[str, Any]]:
-            ids = list(conn.execute(ids_query).scalars())
+            ids = admitted(list(conn.execute(ids_query)))
             if not ids:
                 return []
             rows = [dict(r) for r in conn.execute(select(table).where(table.c.id.in_(ids))).mappings()]

@@ -1,0 +1,119 @@
+"""Per-channel and per-recipient send rates: the dispatcher claims only what the buckets allow, the
+rest waits its turn in order, and nothing is lost or sent twice."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gateway.app import DISPATCHER
+from gateway.config import ConfigError
+from gateway.pacing import TokenBuckets, parse_rates
+from tests.fakes.twilio import FakeTwilio
+from tests.fakes.twilio_webhooks import sign, sms_params
+from tests.harness import ManualClock, RunningGateway, make_config, start_twilio_gateway
+
+SMS_PATH = "/webhooks/twilio/sms"
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def test_a_bucket_gives_its_burst_then_its_rate() -> None:
+    buckets = TokenBuckets({"telegram": 3.0})
+    assert [buckets.take("telegram", "", T0) for _ in range(4)] == [True, True, True, False]
+    assert not buckets.take("telegram", "", T0 + timedelta(seconds=0.3))
+    assert buckets.take("telegram", "", T0 + timedelta(seconds=0.4))  # 0.4 s x 3/s = 1.2 tokens
+    assert buckets.take("other", "", T0), "a channel without a rate is never held back"
+
+
+def test_recipients_have_their_own_buckets_and_idle_ones_are_forgotten() -> None:
+    buckets = TokenBuckets({"telegram": 1.0}, burst=2.0)
+    assert buckets.take("telegram", "a", T0) and buckets.take("telegram", "a", T0)
+    assert not buckets.take("telegram", "a", T0)
+    assert buckets.take("telegram", "b", T0)
+    buckets.forget_idle(T0 + timedelta(seconds=10))
+    assert buckets.take("telegram", "a", T0 + timedelta(seconds=10))
+
+
+@pytest.mark.parametrize("value", ["telegram", "telegram=", "telegram=0", "telegram=-1", "=5", "x=fast"])
+def test_a_bad_rate_is_refused_with_its_key(value: str) -> None:
+    with pytest.raises(ValueError, match=r"outbox\.channel_rates"):
+        parse_rates([value], "channel_rates")
+    with pytest.raises(ConfigError, match=r"outbox\.recipient_rates"):
+        make_config("sqlite+aiosqlite:///unused.db", 8080, OUTBOX__RECIPIENT_RATES=value)
+
+
+@pytest.fixture
+async def fake_twilio() -> AsyncIterator[FakeTwilio]:
+    async with FakeTwilio() as fake:
+        yield fake
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+async def paced_gateway(
+    database_url: str, fake: FakeTwilio, clock: ManualClock, **rates: str
+) -> RunningGateway:
+    return await start_twilio_gateway(
+        database_url, fake, clock=clock, background=False, DASHBOARD__ENABLED="false", **rates
+    )
+
+
+async def text_in(gateway: RunningGateway, fake: FakeTwilio, sender: str, body: str) -> None:
+    params = sms_params(From=sender, Body=body, AccountSid=fake.account_sid)
+    signature = sign(gateway.url + SMS_PATH, params, fake.auth_token)
+    response = await gateway.post_form(SMS_PATH, params, {"X-Twilio-Signature": signature})
+    assert response.status == 200
+
+
+async def test_a_channel_rate_spreads_a_burst_of_replies_over_seconds(
+    database_url: str, fake_twilio: FakeTwilio, clock: ManualClock
+) -> None:
+    gateway = await paced_gateway(database_url, fake_twilio, clock, OUTBOX__CHANNEL_RATES="twilio_sms=5")
+    try:
+        senders = [f"+6281300000{i:03d}" for i in range(12)]
+        for sender in senders:
+            await text_in(gateway, fake_twilio, sender, "LaporHendi lampu jalan mati")
+        sent_after = []
+        for _ in range(4):
+            await gateway.app[DISPATCHER].drain()
+            sent_after.append(len(fake_twilio.sent))
+            clock.advance(seconds=1)
+        assert sent_after == [5, 10, 12, 12]
+        assert sorted(m["to"] for m in fake_twilio.sent) == sorted(senders), "each once, none lost"
+        sent = [m["to"] for m in fake_twilio.sent]
+        # Oldest first: each second's five are the next five owed (sent concurrently within it).
+        assert [set(sent[i : i + 5]) for i in (0, 5, 10)] == [set(senders[i : i + 5]) for i in (0, 5, 10)]
+    finally:
+        await gateway.stop()
+
+
+async def test_a_recipient_rate_holds_back_one_chat_not_the_others(
+    database_url: str, fake_twilio: FakeTwilio, clock: ManualClock
+) -> None:
+    gateway = await paced_gateway(
+        database_url, fake_twilio, clock, OUTBOX__RECIPIENT_RATES="twilio_sms=1"
+    )
+    try:
+        busy, others = "+6281300000999", [f"+6281300000{i:03d}" for i in range(4)]
+        for text in ("LaporHendi lampu mati", "di Jl. Pemuda", "BATAL", "LaporHendi sampah", "di gang 5"):
+            await text_in(gateway, fake_twilio, busy, text)
+        for sender in others:
+            await text_in(gateway, fake_twilio, sender, "LaporHendi jalan berlubang")
+        await gateway.app[DISPATCHER].drain()
+        # The busy citizen gets a burst of three at once; everyone else is not kept waiting behind them.
+        assert len(fake_twilio.messages_to(busy)) == 3
+        assert all(len(fake_twilio.messages_to(s)) == 1 for s in others)
+        clock.advance(seconds=1)
+        await gateway.app[DISPATCHER].drain()
+        assert len(fake_twilio.messages_to(busy)) == 4
+        clock.advance(seconds=1)
+        await gateway.app[DISPATCHER].drain()
+        assert len(fake_twilio.messages_to(busy)) == 5
+        assert len(fake_twilio.sent) == 9
+    finally:
+        await gateway.stop()
