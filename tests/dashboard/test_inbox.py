@@ -121,3 +121,41 @@ async def test_departments_see_only_their_complaints_and_auditors_none(dashboard
             page = await response.text()
         assert CODE.search(page) is None and 'id="no-view"' in page
         assert road not in page
+
+
+async def test_a_large_inbox_is_counted_only_to_a_thousand(dashboard: Dashboard) -> None:
+    """An exact count of a big inbox is a full scan on every page: past 1,000 it says "1000+"."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from gateway.app import ENGINE
+    from store import models
+
+    moment = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    async with dashboard.gateway.app[ENGINE].begin() as conn:
+        reporter = (
+            await conn.execute(insert(models.reporters).values(ref="bulk", language="id", created_at=moment))
+        ).inserted_primary_key[0]
+        rows = [
+            {
+                "tracking_code": f"LPR-B{i:05d}",
+                "reporter_id": reporter,
+                "origin_channel": "twilio_sms",
+                "origin_medium": "sms",
+                "description": f"lampu mati {i}",
+                "media": [],
+                "category": "lampu_pju" if i % 2 else "sampah",
+                "created_at": moment,
+                "updated_at": moment,
+            }
+            for i in range(1001)
+        ]
+        await conn.execute(insert(models.complaints), rows)
+    await dashboard.add_user("siti", "admin")
+    async with dashboard.browser() as admin:
+        assert await dashboard.login(admin, "siti") == 302
+        async with admin.get("/dashboard/") as response:
+            assert "(1000+)" in await response.text()
+        async with admin.get("/dashboard/" + q(category="sampah")) as response:
+            assert "(501)" in await response.text()
