@@ -240,7 +240,11 @@ class ChannelAdapter(Protocol):
 # copes without them. They are not part of ChannelAdapter so that a minimal adapter stays minimal.
 #
 # - `async find_sent(message: OutboundMessage, since: datetime) -> SendResult | None`: whether an
-#   in-doubt send reached the provider (see gateway/outbox.py).
+#   in-doubt send reached the provider (see gateway/outbox.py). Look for what `send` would actually
+#   have posted (after shortening, templating, fallbacks), created at or after `since` less a clock-skew
+#   allowance; answer a SendResult shaped as `send` answers, or None when the provider has none (then
+#   it is sent). A lookup the provider does not answer raises `SendError`: the outbox cannot tell, and
+#   sends again. Implemented by Twilio (sms/twilio.py) and X (twitter/reconcile.py).
 # - `async fetch_media(ref: MediaRef) -> tuple[bytes, str]`: the bytes and content type of an
 #   attachment the adapter produced in an InboundMessage, downloaded with the adapter's own
 #   credentials (Twilio basic auth, a Graph API bearer token, a Telegram bot token). Raises

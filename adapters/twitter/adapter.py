@@ -19,6 +19,19 @@ closed -> a public reply with the code only (or a request to open DMs). A 429 be
 Duplicate content (X refuses the same text twice): on the first attempt the text is adjusted with a
 short reference and sent again; on a later attempt, or if the adjusted text is a duplicate too, the
 earlier attempt is what X saw, so the message counts as sent (`provider_message_id = duplicate:<id>`).
+
+After a crash mid-send (`find_sent`, reconcile.py): every post `send` could have made for the message
+(DM, fixed public reply, the duplicate-adjusted text, the fallbacks) is looked for in the DM conversation
+with the citizen and the account's tweets since the send; found, it is recorded, not posted again.
+What can still go out twice:
+- a DM, when X does not answer the lookup (429, outage, 401): `find_sent` raises `SendError` and the
+  outbox sends again, as its contract says. A tweet cannot double this way: X refuses the same text
+  again, and a refusal on a retry counts as sent;
+- a DM whose conversation got more than `LOOKUP_PAGES` x 100 events since the send (same path);
+- the private copy of a filing receipt (the best-effort DM after the public reply): if the crash fell
+  between the two, the reply is found and the copy is never sent (lost, not doubled).
+A reply whose target thread changed meanwhile (`latest_public_tweet`) is not found, and the resend is
+refused by X as duplicate content: counted as sent, not posted twice.
 """
 
 from __future__ import annotations

@@ -250,13 +250,21 @@ class FakeXAPI:
     def release(self) -> None:
         self._released.set()
 
-    async def _stall(self, route: str, *, recorded: bool) -> None:
-        if route in self._stalls and self._stalls[route] == recorded:
-            del self._stalls[route]
-            async with self._changed:
-                self.stalled += 1
-                self._changed.notify_all()
-            await self._released.wait()
+    async def _stall(self, route: str, *, recorded: bool) -> bool:
+        """Hang here if `route` is stalled at this point (before or after recording); True if it was."""
+        if route not in self._stalls or self._stalls[route] != recorded:
+            return False
+        del self._stalls[route]
+        async with self._changed:
+            self.stalled += 1
+            self._changed.notify_all()
+        await self._released.wait()
+        return True
+
+    @staticmethod
+    def _gone() -> web.Response:
+        """Released after a stall before recording: the sender is long gone, nothing is recorded."""
+        return web.json_response(problem(503, "Service Unavailable", "Service Unavailable"), status=503)
 
     async def wait_for_stall(self, count: int = 1, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         async with self._changed:
@@ -382,7 +390,8 @@ class FakeXAPI:
             target in self.deleted or not any(t["id"] == target for t in self.tweets + self.posted)
         ):
             return web.json_response(problem(403, "Forbidden", DELETED_DETAIL), status=403)
-        await self._stall(route, recorded=False)
+        if await self._stall(route, recorded=False):
+            return self._gone()
         tweet_id = self.next_id()
         parent = next((t for t in self.tweets + self.posted if t["id"] == target), None)
         record = {
@@ -417,7 +426,8 @@ class FakeXAPI:
                  "detail": DM_CLOSED_DETAIL, "type": "about:blank"},
                 status=403,
             )  # fmt: skip
-        await self._stall(route, recorded=False)
+        if await self._stall(route, recorded=False):
+            return self._gone()
         event_id = self.next_id()
         async with self._changed:
             self.dms.append({"to": participant, "text": body.get("text", ""), "dm_event_id": event_id,
