@@ -21,7 +21,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from dashboard import common
@@ -228,15 +228,29 @@ def extended_status(row: Any) -> str:
     return EXTENDED_STATUS.get(row.status, "open")
 
 
-def _request_row(conn: Connection, row: Any, names: Mapping[str, str], extensions: bool) -> dict[str, Any]:
-    hidden = bool(row.confidential)
+def _latest_public_notes(conn: Connection, complaint_ids: Sequence[int]) -> dict[int, str]:
+    """Each complaint's newest public note, for a whole page of requests in one query (one query
+    per row made a 1,000-request answer take half a second at a million complaints)."""
+    if not complaint_ids:
+        return {}
     events = models.status_events
-    note = conn.execute(
-        select(events.c.note)
-        .where(events.c.complaint_id == row.id, events.c.public.is_(True), events.c.note.is_not(None))
-        .order_by(events.c.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    newest = (
+        select(func.max(events.c.id).label("id"))
+        .where(
+            events.c.complaint_id.in_(complaint_ids),
+            events.c.public.is_(True),
+            events.c.note.is_not(None),
+        )
+        .group_by(events.c.complaint_id)
+        .subquery()
+    )
+    latest = select(events.c.complaint_id, events.c.note).join(newest, events.c.id == newest.c.id)
+    found = conn.execute(latest)
+    return {complaint_id: note for complaint_id, note in found}
+
+
+def _request_row(row: Any, note: str | None, names: Mapping[str, str], extensions: bool) -> dict[str, Any]:
+    hidden = bool(row.confidential)
     out: dict[str, Any] = {
         "service_request_id": row.tracking_code,
         "status": "closed" if row.status in CLOSED else "open",
@@ -303,9 +317,10 @@ def query_requests(conn: Connection, params: Mapping[str, str], now: datetime) -
             query = query.where(table.c.status.not_in(CLOSED))
         elif statuses == {"closed"}:
             query = query.where(table.c.status.in_(CLOSED))
-    rows = conn.execute(query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(MAX_RESULTS))
+    rows = conn.execute(query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(MAX_RESULTS)).all()
     names = _names(conn)
-    return [_request_row(conn, row, names, extensions) for row in rows]
+    notes = _latest_public_notes(conn, [row.id for row in rows])
+    return [_request_row(row, notes.get(row.id), names, extensions) for row in rows]
 
 
 def _query_params(request: web.Request) -> dict[str, str]:

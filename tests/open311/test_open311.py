@@ -175,7 +175,8 @@ async def test_a_request_through_its_life_with_extended_statuses(gateway: Runnin
     _, _, body = await _get(gateway, "/requests.json", service_code="jalan_rusak")
     assert [r["service_request_id"] for r in json.loads(body)] == [other]
     _, _, body = await _get(gateway, "/requests.json", service_request_id=f"{code},{other}")
-    assert len(json.loads(body)) == 2
+    notes = {r["service_request_id"]: r["status_notes"] for r in json.loads(body)}
+    assert notes == {code: "Diganti", other: "Bukan kewenangan kota"}, "each request's newest public note"
     _, _, body = await _get(
         gateway, "/requests.json", start_date="2000-01-01T00:00:00Z", end_date="2000-02-01T00:00:00Z"
     )
