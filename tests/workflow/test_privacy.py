@@ -174,3 +174,19 @@ async def test_logs_never_carry_the_reporter(
     text = caplog.text
     assert "closed" in text, "the job logged its work"
     assert PHONE not in text and NAME not in text and "0812" not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sampah menumpuk di pasar Johar", "sampah menumpuk di pasar Johar"),
+        ("lubang 30 cm di RT 05 RW 02", "lubang 30 cm di RT 05 RW 02"),
+        ("hubungi 0812 3456 7890 ya", "hubungi […] ya"),
+        ("WA +62 812-3456-7890.", "WA […]."),
+        ("tel.081234567890/email budi.s@mail.co.id", "tel.[…]/email […]"),
+        ("surel warga@semarangkota.go.id saja", "surel […] saja"),
+        ("@LaporHendi tolong", "@LaporHendi tolong"),
+    ],
+)
+def test_redact_removes_numbers_and_addresses_and_nothing_else(text: str, expected: str) -> None:
+    assert redact(text) == expected
