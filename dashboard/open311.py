@@ -228,6 +228,14 @@ def extended_status(row: Any) -> str:
     return EXTENDED_STATUS.get(row.status, "open")
 
 
+REQUEST_COLUMNS = (
+    "id", "tracking_code", "status", "confidential", "category", "description", "department",
+    "created_at", "updated_at", "due_at", "resolved_at", "location_text", "latitude", "longitude",
+    "origin_medium",
+)
+"""What a request's representation reads: a page of 1,000 does not decode every row's media and state."""
+
+
 def _latest_public_notes(conn: Connection, complaint_ids: Sequence[int]) -> dict[int, str]:
     """Each complaint's newest public note, for a whole page of requests in one query (one query
     per row made a 1,000-request answer take half a second at a million complaints)."""
@@ -293,7 +301,7 @@ def _parse_time(value: str | None, name: str) -> datetime | None:
 def query_requests(conn: Connection, params: Mapping[str, str], now: datetime) -> list[dict[str, Any]]:
     """GET requests: by ids, or by service_code/status/date window (default: the last 90 days)."""
     table = models.complaints
-    query = select(table).where(table.c.status != "draft")
+    query = select(*(table.c[name] for name in REQUEST_COLUMNS)).where(table.c.status != "draft")
     extensions = params.get("extensions", "").lower() == "true"
     ids = [i.strip().upper() for i in params.get("service_request_id", "").split(",") if i.strip()]
     if ids:
