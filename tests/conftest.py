@@ -14,6 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.fakes.twilio import FakeTwilio
+from tests.harness import ManualClock
+
 PG_URL = os.environ.get("LAPOR_TEST_DATABASE_URL", "")
 
 
@@ -67,3 +70,15 @@ async def database_url(tmp_path: Path) -> AsyncIterator[str]:
         await conn.execute(text("CREATE SCHEMA public"))
     await engine.dispose()
     yield url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+async def fake_twilio() -> AsyncIterator[FakeTwilio]:
+    """A fake Twilio REST API on loopback (tests.fakes.twilio); files needing a clocked one override it."""
+    async with FakeTwilio() as fake:
+        yield fake
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()

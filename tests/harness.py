@@ -69,6 +69,16 @@ async def start_twilio_gateway(
     return await start_gateway(config, sock, clock=clock, background=background)
 
 
+async def sms_in(gateway: RunningGateway, fake: Any, sender: str, body: str) -> None:
+    """A citizen's SMS as Twilio posts it (signed with the fake's token); the gateway must take it."""
+    from tests.fakes.twilio_webhooks import sign, sms_params
+
+    params = sms_params(From=sender, Body=body, AccountSid=fake.account_sid)
+    signature = sign(gateway.url + "/webhooks/twilio/sms", params, fake.auth_token)
+    response = await gateway.post_form("/webhooks/twilio/sms", params, {"X-Twilio-Signature": signature})
+    assert response.status == 200, response.status
+
+
 async def migrate(database_url: str) -> None:
     """What an operator does with `lapor migrate` before starting on PostgreSQL."""
     engine = make_engine(database_url)

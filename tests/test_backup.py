@@ -10,10 +10,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -28,12 +26,6 @@ from tests.harness import RunningGateway, bound_socket, make_config, start_gatew
 ROOT = Path(__file__).resolve().parent.parent
 CITIZEN = "+6281234567890"
 SMS_PATH = "/webhooks/twilio/sms"
-
-
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
 
 
 def gateway_config(database_url: str, fake: FakeTwilio, home: Path, port: int) -> Config:

@@ -49,11 +49,6 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
 def message(kind: AddressKind, address: str, text: str, clock: ManualClock) -> InboundMessage:
     channel, medium = {
         AddressKind.PHONE: ("twilio_sms", Medium.SMS),

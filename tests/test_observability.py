@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import DISPATCHER, ESCALATOR
 from tests.fakes.twilio import FakeTwilio
-from tests.fakes.twilio_webhooks import sign, sms_params
+from tests.fakes.twilio_webhooks import sms_params
 from tests.harness import (
     GatewayProcess,
     ManualClock,
@@ -23,22 +23,12 @@ from tests.harness import (
     bound_socket,
     make_config,
     migrate,
+    sms_in,
     start_twilio_gateway,
 )
 
 CITIZEN = "+6281234567890"
 SMS_PATH = "/webhooks/twilio/sms"
-
-
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
 
 
 @pytest.fixture
@@ -48,13 +38,6 @@ async def gateway(
     running = await start_twilio_gateway(database_url, fake_twilio, clock=clock, background=False)
     yield running
     await running.stop()
-
-
-async def text_in(gw: RunningGateway, fake: FakeTwilio, body: str) -> None:
-    params = sms_params(From=CITIZEN, Body=body, AccountSid=fake.account_sid)
-    signature = sign(gw.url + SMS_PATH, params, fake.auth_token)
-    response = await gw.post_form(SMS_PATH, params, {"X-Twilio-Signature": signature})
-    assert response.status == 200
 
 
 async def scrape(gw: RunningGateway) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -77,7 +60,7 @@ async def test_metrics_follow_a_complaint_from_inbound_to_overdue(
     gateway: RunningGateway, fake_twilio: FakeTwilio, clock: ManualClock
 ) -> None:
     for body in ("LaporHendi lampu jalan mati", "di Jl. Pemuda depan Paragon"):
-        await text_in(gateway, fake_twilio, body)
+        await sms_in(gateway, fake_twilio, CITIZEN, body)
     samples = await scrape(gateway)
     assert value(samples, "lapor_inbound_events_total", channel="twilio_sms", kind="InboundMessage") == 2
     assert value(samples, "lapor_outbox_pending", channel="twilio_sms") == 2, "two replies owed"
@@ -85,7 +68,7 @@ async def test_metrics_follow_a_complaint_from_inbound_to_overdue(
 
     await gateway.app[DISPATCHER].drain()
     await fake_twilio.wait_for_messages(2)
-    await text_in(gateway, fake_twilio, "ya")
+    await sms_in(gateway, fake_twilio, CITIZEN, "ya")
     await gateway.app[DISPATCHER].drain()
     samples = await scrape(gateway)
     assert value(samples, "lapor_outbox_pending", channel="twilio_sms") == 0

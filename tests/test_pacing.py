@@ -3,7 +3,6 @@ rest waits its turn in order, and nothing is lost or sent twice."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,8 +11,7 @@ from gateway.app import DISPATCHER
 from gateway.config import ConfigError
 from gateway.pacing import TokenBuckets, parse_rates
 from tests.fakes.twilio import FakeTwilio
-from tests.fakes.twilio_webhooks import sign, sms_params
-from tests.harness import ManualClock, RunningGateway, make_config, start_twilio_gateway
+from tests.harness import ManualClock, RunningGateway, make_config, sms_in, start_twilio_gateway
 
 SMS_PATH = "/webhooks/twilio/sms"
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -44,30 +42,12 @@ def test_a_bad_rate_is_refused_with_its_key(value: str) -> None:
         make_config("sqlite+aiosqlite:///unused.db", 8080, OUTBOX__RECIPIENT_RATES=value)
 
 
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
 async def paced_gateway(
     database_url: str, fake: FakeTwilio, clock: ManualClock, **rates: str
 ) -> RunningGateway:
     return await start_twilio_gateway(
         database_url, fake, clock=clock, background=False, DASHBOARD__ENABLED="false", **rates
     )
-
-
-async def text_in(gateway: RunningGateway, fake: FakeTwilio, sender: str, body: str) -> None:
-    params = sms_params(From=sender, Body=body, AccountSid=fake.account_sid)
-    signature = sign(gateway.url + SMS_PATH, params, fake.auth_token)
-    response = await gateway.post_form(SMS_PATH, params, {"X-Twilio-Signature": signature})
-    assert response.status == 200
 
 
 async def test_a_channel_rate_spreads_a_burst_of_replies_over_seconds(
@@ -77,7 +57,7 @@ async def test_a_channel_rate_spreads_a_burst_of_replies_over_seconds(
     try:
         senders = [f"+6281300000{i:03d}" for i in range(12)]
         for sender in senders:
-            await text_in(gateway, fake_twilio, sender, "LaporHendi lampu jalan mati")
+            await sms_in(gateway, fake_twilio, sender, "LaporHendi lampu jalan mati")
         sent_after = []
         for _ in range(4):
             await gateway.app[DISPATCHER].drain()
@@ -101,9 +81,9 @@ async def test_a_recipient_rate_holds_back_one_chat_not_the_others(
     try:
         busy, others = "+6281300000999", [f"+6281300000{i:03d}" for i in range(4)]
         for text in ("LaporHendi lampu mati", "di Jl. Pemuda", "BATAL", "LaporHendi sampah", "di gang 5"):
-            await text_in(gateway, fake_twilio, busy, text)
+            await sms_in(gateway, fake_twilio, busy, text)
         for sender in others:
-            await text_in(gateway, fake_twilio, sender, "LaporHendi jalan berlubang")
+            await sms_in(gateway, fake_twilio, sender, "LaporHendi jalan berlubang")
         await gateway.app[DISPATCHER].drain()
         # The busy citizen gets a burst of three at once; everyone else is not kept waiting behind them.
         assert len(fake_twilio.messages_to(busy)) == 3

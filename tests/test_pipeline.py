@@ -41,11 +41,6 @@ def engine(db: Database) -> AsyncEngine:
     return db.engine
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
 def make_ingestor(db: Database, clock: ManualClock, new_code: Callable[[], str] | None = None) -> Ingestor:
     stepper = Stepper(step, conv.Settings(), new_code) if new_code else Stepper(step, conv.Settings())
     return Ingestor(db, stepper, clock=clock, writers=2)

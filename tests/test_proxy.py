@@ -18,12 +18,6 @@ PUBLIC = "https://lapor.semarangkota.go.id"
 
 
 @pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def gateway(database_url: str, fake_twilio: FakeTwilio) -> AsyncIterator[RunningGateway]:
     sock = bound_socket()
     config = make_config(

@@ -7,23 +7,15 @@ with SIGTERM while replies are owed and one is in flight at a fake Twilio that h
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.twilio_webhooks import sign, sms_params
 from tests.harness import GatewayProcess, bound_socket, migrate
 
 CITIZENS = ["+6281200000001", "+6281200000002", "+6281200000003"]
-
-
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
 
 
 def gateway_process(database_url: str, fake: FakeTwilio, tmp_path: Path) -> GatewayProcess:

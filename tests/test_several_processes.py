@@ -17,17 +17,10 @@ from sqlalchemy import select
 from store import models
 from store.db import is_sqlite, make_engine
 from tests.fakes.twilio import FakeTwilio
-from tests.fakes.twilio_webhooks import sign, sms_params
-from tests.harness import RunningGateway, start_twilio_gateway
+from tests.harness import RunningGateway, sms_in, start_twilio_gateway
 
 SMS_PATH = "/webhooks/twilio/sms"
 REPORTERS = 12
-
-
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -47,13 +40,6 @@ async def pair(database_url: str, fake_twilio: FakeTwilio) -> AsyncIterator[list
             await gateway.stop()
 
 
-async def text_in(gateway: RunningGateway, fake: FakeTwilio, sender: str, body: str) -> None:
-    params = sms_params(From=sender, Body=body, AccountSid=fake.account_sid)
-    signature = sign(gateway.url + SMS_PATH, params, fake.auth_token)
-    response = await gateway.post_form(SMS_PATH, params, {"X-Twilio-Signature": signature})
-    assert response.status == 200
-
-
 async def test_turns_spread_over_two_gateways_make_one_complaint_each(
     pair: list[RunningGateway], fake_twilio: FakeTwilio, database_url: str
 ) -> None:
@@ -64,7 +50,7 @@ async def test_turns_spread_over_two_gateways_make_one_complaint_each(
         for turn, body in enumerate(turns):
             # Alternate gateways, starting on a different one per citizen: each turn is
             # acknowledged before the next is written, as a phone does.
-            await text_in(pair[(index + turn) % 2], fake_twilio, sender, body)
+            await sms_in(pair[(index + turn) % 2], fake_twilio, sender, body)
 
     await asyncio.gather(*(citizen(i, s) for i, s in enumerate(senders)))
     await fake_twilio.wait_for_messages(3 * REPORTERS, timeout=30)

@@ -19,17 +19,6 @@ SMS_PATH = "/webhooks/twilio/sms"
 
 
 @pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 async def gateway(
     database_url: str, fake_twilio: FakeTwilio, clock: ManualClock
 ) -> AsyncIterator[RunningGateway]:

@@ -30,12 +30,6 @@ CODE = re.compile(r"LPR-[0-9A-Z]{6}")
 
 
 @pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def sms_gateway(
     database_url: str, fake_twilio: FakeTwilio, tmp_path: Path
 ) -> AsyncIterator[RunningGateway]:

@@ -27,11 +27,6 @@ async def fake() -> AsyncIterator[FakeXAPI]:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 async def gateway(
     fake: FakeXAPI, database_url: str, tmp_path: Path, clock: ManualClock
 ) -> AsyncIterator[RunningGateway]:

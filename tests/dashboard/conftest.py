@@ -129,12 +129,6 @@ async def dashboard(database_url: str, tmp_path: Path) -> AsyncIterator[Dashboar
 
 
 @pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def sms_dashboard(
     database_url: str, tmp_path: Path, fake_twilio: FakeTwilio
 ) -> AsyncIterator[Dashboard]:

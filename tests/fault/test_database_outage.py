@@ -50,12 +50,6 @@ print("released", flush=True)
 
 
 @pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def outage_database(database_url: str) -> AsyncIterator[tuple[str, ThrowawayCluster | None]]:
     """(url, cluster to stop): on PostgreSQL runs a throwaway cluster, on SQLite the test's file."""
     if not on_postgresql(database_url):

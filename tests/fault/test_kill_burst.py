@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -46,12 +45,6 @@ from tests.harness import GatewayProcess, migrate
 TOPOLOGY = "two-senders" if PG_URL else "sender-and-web"
 """Which of the two processes send replies: both on PostgreSQL, only the first (the victim) on SQLite."""
 PROCESSES = 2
-
-
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
 
 
 @pytest.mark.parametrize("topology", [TOPOLOGY])

@@ -37,12 +37,6 @@ DELIVERIES = 3
 
 
 @pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def gateway(database_url: str, fake_twilio: FakeTwilio) -> AsyncIterator[RunningGateway]:
     sock = bound_socket()
     config = make_config(

@@ -36,11 +36,6 @@ WAIT = 45
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 async def fake_twilio(clock: ManualClock) -> AsyncIterator[FakeTwilio]:
     async with FakeTwilio(clock=clock) as fake:
         yield fake
