@@ -27,7 +27,7 @@ from adapters.base import Address, AddressKind, ChannelAdapter, OutboundMessage,
 from gateway.addressbook import PLAIN, AddressBook
 from gateway.config import OutboxConfig
 from gateway.metrics import Metrics
-from gateway.pacing import Pacer
+from gateway.pacing import HELD_BACK_TICK, Pacer
 from gateway.reach import reroute, unreachable_addresses
 from gateway.receipts import apply_parked_receipts
 from store import models
@@ -191,8 +191,9 @@ class Dispatcher:
             if claimed:
                 continue
             self._wake.clear()
+            idle = HELD_BACK_TICK if self._pacer.held_back else self._config.poll_seconds
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._config.poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout=idle)
 
     async def dispatch_once(self) -> int:
         """Claim what is due and start sending it; returns how many rows were claimed."""

@@ -27,6 +27,13 @@ throughput of a WhatsApp Business sender (Twilio and Meta both document 80/s).""
 DEFAULT_RECIPIENT_RATES: Mapping[str, float] = {"telegram": 1.0}
 """Messages per second to one recipient: Telegram asks bots for no more than one a second per chat."""
 
+CHANNEL_BURST_SECONDS = 0.25
+"""A channel's bucket holds a quarter second of its rate: any one-second window then sees at most
+1.25x the rate (a full second's burst would allow 2x, which providers count as over the limit)."""
+
+HELD_BACK_TICK = 0.05
+"""How soon the dispatcher claims again when pacing held rows back (instead of its idle poll)."""
+
 RECIPIENT_BURST = 3.0
 """Messages one recipient may get at once before the rate applies: a reply and a status update in
 the same second are normal, and Telegram documents tolerating short bursts."""
@@ -54,15 +61,19 @@ class _Bucket:
 
 
 class TokenBuckets:
-    """One bucket per key, refilled at its rate up to `burst` (default: one second's worth)."""
+    """One bucket per key, refilled at its rate up to `burst` messages, or `burst_seconds` of its rate
+    (at least one message)."""
 
-    def __init__(self, rates: Mapping[str, float], burst: float | None = None) -> None:
+    def __init__(
+        self, rates: Mapping[str, float], burst: float | None = None, burst_seconds: float = 1.0
+    ) -> None:
         self._rates = dict(rates)
         self._burst = burst
+        self._burst_seconds = burst_seconds
         self._buckets: dict[tuple[str, str], _Bucket] = {}
 
     def _capacity(self, channel: str) -> float:
-        return max(1.0, self._burst or self._rates[channel])
+        return max(1.0, self._burst or self._rates[channel] * self._burst_seconds)
 
     def limited(self, channel: str) -> bool:
         return channel in self._rates
@@ -105,19 +116,22 @@ class Pacer:
     """The channel and recipient buckets the dispatcher consults when it claims rows."""
 
     def __init__(self, channel_rates: Mapping[str, float], recipient_rates: Mapping[str, float]) -> None:
-        self.channels = TokenBuckets(channel_rates)
+        self.channels = TokenBuckets(channel_rates, burst_seconds=CHANNEL_BURST_SECONDS)
         self.recipients = TokenBuckets(recipient_rates, burst=RECIPIENT_BURST)
         self._claims = 0
+        self.held_back = False
+        """Whether the last claim left sendable rows for later: then claim again soon, not at idle pace."""
 
     def open_channels(self, channels: list[str], now: datetime) -> list[str]:
         """The channels that may send one more message now."""
-        return [c for c in channels if self.channels.available(c, "", now)]
+        open_now = [c for c in channels if self.channels.available(c, "", now)]
+        self.held_back = len(open_now) < len(channels)
+        return open_now
 
     def admit(self, channel: str, recipient: str, now: datetime) -> bool:
         """Whether a row for `recipient` on `channel` may be sent now; spends the tokens if so."""
-        if not self.recipients.available(channel, recipient, now):
-            return False
-        if not self.channels.take(channel, "", now):
+        if not self.recipients.available(channel, recipient, now) or not self.channels.take(channel, "", now):
+            self.held_back = True
             return False
         self.recipients.take(channel, recipient, now)
         self._claims += 1
