@@ -155,11 +155,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     if args.role not in ROLES:
         print(f"role must be one of {', '.join(ROLES)}", file=sys.stderr)
         return 2
-    password = args.password or os.environ.get("LAPOR_NEW_PASSWORD")
-    if not password:
-        password = getpass.getpass("password: ")
-    if len(password) < 10:
-        print("password must be at least 10 characters", file=sys.stderr)
+    password = _new_password(args)
+    if password is None:
         return 2
 
     async def run() -> None:
@@ -172,6 +169,39 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
     asyncio.run(run())
     print(f"user {args.username} ({args.role}) created")
+    return 0
+
+
+def _new_password(args: argparse.Namespace) -> str | None:
+    """--password, $LAPOR_NEW_PASSWORD or a prompt; None (after saying why) when too short."""
+    password = args.password or os.environ.get("LAPOR_NEW_PASSWORD") or getpass.getpass("password: ")
+    if len(password) < 10:
+        print("password must be at least 10 characters", file=sys.stderr)
+        return None
+    return password
+
+
+def cmd_user_passwd(args: argparse.Namespace) -> int:
+    """A new password for a dashboard user; also lifts a lockout from failed sign-ins."""
+    from store.db import make_engine
+    from store.users import set_password
+
+    config = _load(args.config)
+    password = _new_password(args)
+    if password is None:
+        return 2
+
+    async def run() -> bool:
+        engine = make_engine(config.database.url)
+        try:
+            return await set_password(engine, args.username, password)
+        finally:
+            await engine.dispose()
+
+    if not asyncio.run(run()):
+        print(f"no user {args.username}", file=sys.stderr)
+        return 1
+    print(f"password of {args.username} changed")
     return 0
 
 
@@ -244,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--department", help="department code for officers and heads")
     add.add_argument("--password", help="password (default: $LAPOR_NEW_PASSWORD or prompt)")
     add.set_defaults(func=cmd_user_add)
+    passwd = user_sub.add_parser("passwd", help="set a dashboard user's password (and unlock it)")
+    passwd.add_argument("--config", "-c", dest="config", default=argparse.SUPPRESS, help="TOML config file")
+    passwd.add_argument("username")
+    passwd.add_argument("--password", help="password (default: $LAPOR_NEW_PASSWORD or prompt)")
+    passwd.set_defaults(func=cmd_user_passwd)
 
     telegram = sub.add_parser("telegram", help="Telegram bot setup")
     telegram_sub = telegram.add_subparsers(dest="telegram_command", required=True)

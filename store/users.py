@@ -6,7 +6,7 @@ import asyncio
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store import models
@@ -49,3 +49,15 @@ async def create_user(
                 failed_logins=0,
             )
         )
+
+
+async def set_password(engine: AsyncEngine, username: str, password: str) -> bool:
+    """Replace a user's password and clear failed sign-ins; False when there is no such user."""
+    password_hash = await asyncio.to_thread(hash_password, password)
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(models.users)
+            .where(models.users.c.username == username)
+            .values(password_hash=password_hash, failed_logins=0, locked_until=None)
+        )
+    return bool(result.rowcount)

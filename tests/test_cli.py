@@ -90,3 +90,31 @@ def test_user_add_creates_a_login(tmp_path: Path) -> None:
     assert "siti (officer)" in result.stdout
     bad = lapor("user", "add", "budi", "--role", "king", env=env, cwd=tmp_path)
     assert bad.returncode == 2 and "role must be one of" in bad.stderr
+
+
+def test_user_passwd_sets_a_new_password_and_lifts_a_lockout(tmp_path: Path) -> None:
+    """The first-start banner tells the admin to change the printed password with this command."""
+    import sqlite3
+
+    from store.users import verify_password
+
+    env = {
+        "LAPOR_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path}/u.db",
+        "LAPOR_NEW_PASSWORD": "first-password",
+    }
+    assert lapor("user", "add", "siti", env=env, cwd=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "u.db") as db:
+        db.execute("UPDATE users SET failed_logins = 5, locked_until = '2999-01-01 00:00:00'")
+    second = {**env, "LAPOR_NEW_PASSWORD": "second-password"}
+    changed = lapor("user", "passwd", "siti", env=second, cwd=tmp_path)
+    assert changed.returncode == 0, changed.stderr
+    with sqlite3.connect(tmp_path / "u.db") as db:
+        stored, failed, locked = db.execute(
+            "SELECT password_hash, failed_logins, locked_until FROM users WHERE username = 'siti'"
+        ).fetchone()
+    assert verify_password(stored, "second-password") and not verify_password(stored, "first-password")
+    assert (failed, locked) == (0, None)
+    missing = lapor("user", "passwd", "nobody", env=env, cwd=tmp_path)
+    assert missing.returncode == 1 and "no user nobody" in missing.stderr
+    short = lapor("user", "passwd", "siti", "--password", "pendek", env=env, cwd=tmp_path)
+    assert short.returncode == 2 and "at least 10" in short.stderr
