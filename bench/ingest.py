@@ -193,12 +193,17 @@ def run_wrk(url: str, script: Path, duration: float, connections: int) -> dict[s
         text=True,
         check=True,
     ).stdout
+    return parse_wrk(out)
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    """req/s, requests, non-2xx responses and p50/p99 (ms) from `wrk --latency` output."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     percentiles = {}
     for label in ("50%", "99%"):
-        match = re.search(rf"{re.escape(label)}\s+([\d.]+)(us|ms|s)", out)
+        match = re.search(rf"{re.escape(label)}\s+([\d.]+)(us|ms|s)\b", out)
         if match:
             value, unit = float(match.group(1)), match.group(2)
             percentiles[label] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value

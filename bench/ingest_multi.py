@@ -49,6 +49,7 @@ from bench.ingest import (  # noqa: E402
     PATH,
     Server,
     free_port,
+    parse_wrk,
     signed_requests,
     wait_healthy,
 )
@@ -138,23 +139,12 @@ def run_wrk(
     ).stdout
     cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
     busy_after, total_after = machine_busy()
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    parsed = parse_wrk(out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    percentiles = {}
-    for label in ("50%", "99%"):
-        match = re.search(rf"{re.escape(label)}\s+([\d.]+)(us|ms|s)\b", out)
-        if match:
-            value, unit = float(match.group(1)), match.group(2)
-            percentiles[label] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    total = parsed["requests"]
     return {
-        "rps": rps,
-        "requests": total,
-        "errors": (int(non2xx.group(1)) if non2xx else 0)
-        + (sum(int(g) for g in errors.groups()) if errors else 0),
-        "p50_ms": percentiles.get("50%", float("nan")),
-        "p99_ms": percentiles.get("99%", float("nan")),
+        **parsed,
+        "errors": parsed["errors"] + (sum(int(g) for g in errors.groups()) if errors else 0),
         "cpu_ms_per_request": 1000 * cpu / total if total else float("nan"),
         "machine_busy": (busy_after - busy_before) / max(1, total_after - total_before),
     }
