@@ -20,13 +20,6 @@ class Metrics:
             ["channel", "status"],
             registry=self.registry,
         )
-        self.webhook_latency = Histogram(
-            "lapor_webhook_seconds",
-            "Webhook handling time including the durable commit",
-            ["channel"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-            registry=self.registry,
-        )
         self.outbox_depth = Gauge(
             "lapor_outbox_pending",
             "Outbox rows not yet sent, by channel",
@@ -45,7 +38,8 @@ class Metrics:
 
         self.http_latency = Histogram(
             "lapor_http_request_seconds",
-            "HTTP request handling time by route pattern (never the raw path), method and status class",
+            "Request handling time by route pattern (never the raw path), method and status class; "
+            "a webhook's includes its durable commit",
             ["route", "method", "status"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
             registry=self.registry,

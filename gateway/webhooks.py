@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterable
 from urllib.parse import parse_qsl
 
@@ -53,7 +52,6 @@ def _wrap(  # type: ignore[no-untyped-def]
     body_timeout: float,
 ):
     async def handle(request: web.Request) -> web.StreamResponse:
-        started = time.perf_counter()
         try:
             webhook_request = await _read(request, route, public_url, max_body, body_timeout)
             result = await route.handler(webhook_request)
@@ -80,7 +78,6 @@ def _wrap(  # type: ignore[no-untyped-def]
             )
         for event in result.events:
             metrics.inbound.labels(event.channel, type(event).__name__).inc()
-        metrics.webhook_latency.labels(channel).observe(time.perf_counter() - started)
         response = result.response
         return web.Response(status=response.status, text=response.body, content_type=response.content_type)
 
