@@ -413,53 +413,57 @@ class TwitterAdapter:
 
     async def _sent_dms(self, participant_id: str, floor: datetime) -> list[dict[str, Any]]:
         """DM events of the 1-1 conversation with the citizen, newest first, back to `floor`."""
-        events: list[dict[str, Any]] = []
-        token: str | None = None
-        for _ in range(LOOKUP_PAGES):
-            page = await self._call(
-                self.client.get_direct_message_events(
-                    participant_id=participant_id,
-                    dm_event_fields=["id", "text", "created_at", "sender_id", "event_type"],
-                    event_types="MessageCreate",
-                    max_results=100,
-                    pagination_token=token,
-                    user_auth=True,
-                )
+
+        def fetch(token: str | None) -> Any:
+            return self.client.get_direct_message_events(
+                participant_id=participant_id,
+                dm_event_fields=["id", "text", "created_at", "sender_id", "event_type"],
+                event_types="MessageCreate",
+                max_results=100,
+                pagination_token=token,
+                user_auth=True,
             )
-            items = [e for e in _list_at(page, "data") if e.get("id") is not None]
-            events.extend(items)
-            token = _str_at(page, "meta", "next_token")
+
+        def reaches_floor(items: list[dict[str, Any]]) -> bool:
             older = [when for e in items if (when := reconcile.created_at(e)) is not None]
-            if token is None or (older and min(older) < floor):
-                return events
-        raise _XFailure(
-            SendError("twitter: too many DMs since the send to tell whether it went out",
-                      retryable=True, code="lookup"),
-            "lookup incomplete",
-            None,
-        )  # fmt: skip
+            return bool(older) and min(older) < floor
+
+        return await self._pages(fetch, "DMs", reaches_floor)
 
     async def _own_tweets(self, account_id: str, floor: datetime) -> list[dict[str, Any]]:
         """The account's tweets created since `floor` (X filters on `start_time`), every page."""
-        tweets: list[dict[str, Any]] = []
+
+        def fetch(token: str | None) -> Any:
+            return self.client.get_users_tweets(
+                account_id,
+                start_time=floor,
+                tweet_fields=["created_at", "in_reply_to_user_id", "referenced_tweets", "text"],
+                max_results=100,
+                pagination_token=token,
+                user_auth=True,
+            )
+
+        return await self._pages(fetch, "tweets", lambda _items: False)
+
+    async def _pages(
+        self,
+        fetch: Callable[[str | None], Any],
+        what: str,
+        enough: Callable[[list[dict[str, Any]]], bool],
+    ) -> list[dict[str, Any]]:
+        """Items with an id from up to LOOKUP_PAGES pages; stops at the last page or once `enough`
+        says the page reached back far enough. More pages than that: the lookup cannot tell."""
+        found: list[dict[str, Any]] = []
         token: str | None = None
         for _ in range(LOOKUP_PAGES):
-            page = await self._call(
-                self.client.get_users_tweets(
-                    account_id,
-                    start_time=floor,
-                    tweet_fields=["created_at", "in_reply_to_user_id", "referenced_tweets", "text"],
-                    max_results=100,
-                    pagination_token=token,
-                    user_auth=True,
-                )
-            )
-            tweets.extend(t for t in _list_at(page, "data") if t.get("id") is not None)
+            page = await self._call(fetch(token))
+            items = [item for item in _list_at(page, "data") if item.get("id") is not None]
+            found.extend(items)
             token = _str_at(page, "meta", "next_token")
-            if token is None:
-                return tweets
+            if token is None or enough(items):
+                return found
         raise _XFailure(
-            SendError("twitter: too many tweets since the send to tell whether it went out",
+            SendError(f"twitter: too many {what} since the send to tell whether it went out",
                       retryable=True, code="lookup"),
             "lookup incomplete",
             None,
