@@ -512,6 +512,7 @@ class IntakeUnit:
                 if evidence.place.text and not location_text:
                     values["location_text"] = evidence.place.text
                     values["location_key"] = location_key(evidence.place.text)
+                    values["kecamatan"] = models.place_kecamatan(evidence.place.text)
             self._conn.execute(update(table).where(table.c.id == ids[code]).values(**values))
 
     def _insert_followers(self, ids: Mapping[str, int]) -> None:

@@ -67,6 +67,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def place_kecamatan(text: str | None) -> str | None:
+    """The kecamatan a place text names (conversation.places.kecamatan_of, the canonical recogniser:
+    misspellings and abbreviations included), or None."""
+    from conversation.places import kecamatan_of  # pure, no I/O: the conversation package's own table
+
+    return kecamatan_of(text) if text else None
+
+
+def _kecamatan_default(context: Any) -> str | None:
+    """Every complaint INSERT that leaves `kecamatan` out (the intake's batches, record_complaint,
+    Open311 POST, seeds) gets the kecamatan of its `location_text`, so no writer can forget it."""
+    return place_kecamatan(context.get_current_parameters().get("location_text"))
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
@@ -182,6 +196,8 @@ class Complaint(Base):
         Index("ix_complaints_near_point", "category", "latitude"),
         # Every list is newest first (inbox pages, Open311): see migration 0005.
         Index("ix_complaints_created", "created_at", "id"),
+        # The inbox's area filter, newest first within a kecamatan: see migration 0006.
+        Index("ix_complaints_kecamatan_created", "kecamatan", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -195,6 +211,11 @@ class Complaint(Base):
     location_text: Mapped[str | None] = mapped_column(Text)
     location_key: Mapped[str | None] = mapped_column(String(128))
     """`location_text` normalised ("jl pemuda depan paragon"): equal keys are the same place."""
+    kecamatan: Mapped[str | None] = mapped_column(String(32), default=_kecamatan_default)
+    """The kecamatan (district) the place names, canonical spelling, or None: what the inbox filters
+    and the monthly report counts by. An INSERT that does not give it gets `place_kecamatan` of its
+    `location_text`; an officer's choice (dashboard/record.py) and a place text added later
+    (gateway/effects.py) set it explicitly; migration 0006 filled the rows from before."""
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     media: Mapped[list[Any]] = mapped_column(default=list)
