@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import update
+from sqlalchemy.engine import Connection
 
 from dashboard import common, queries
 from dashboard.intake import OFFLINE_MEDIA, NewComplaint, e164, record_complaint
 from dashboard.render import render
+from store import models
 from workflow.access import Action, Forbidden, can
 from workflow.lifecycle import TransitionError
 
@@ -57,6 +60,8 @@ class Checked:
     values: dict[str, str]
     errors: dict[str, str] = field(default_factory=dict)
     complaint: NewComplaint | None = None
+    kecamatan: str | None = None
+    """The kecamatan the officer chose, stored as the complaint's own (not re-read from the text)."""
 
 
 def _text(form: Any, name: str) -> str:
@@ -130,7 +135,7 @@ def check(
     place = values["location"]
     chosen = values["kecamatan"]
     if chosen and kecamatan_of(place) != chosen:
-        place = f"{place}, Kec. {chosen}"  # the inbox's area filter reads the kecamatan from the text
+        place = f"{place}, Kec. {chosen}"  # so whoever reads the place (a department, Open311) sees it
     new = NewComplaint(
         medium=medium,
         description=values["description"],
@@ -144,7 +149,17 @@ def check(
         language=language,
         region=region,
     )
-    return Checked(values, errors, new)
+    return Checked(values, errors, new, chosen or None)
+
+
+def record_with_kecamatan(conn: Connection, *, kecamatan: str | None, **recording: Any) -> str:
+    """`record_complaint`, then the officer's kecamatan over the one read from the text, in the same
+    transaction (a place naming another kecamatan first would otherwise win)."""
+    code = record_complaint(conn, **recording)
+    if kecamatan:
+        complaints = models.complaints
+        conn.execute(update(complaints).where(complaints.c.tracking_code == code).values(kecamatan=kecamatan))
+    return code
 
 
 def _landline(number: str) -> bool:
@@ -239,7 +254,12 @@ async def record(request: web.Request) -> web.StreamResponse:
     try:
         code = await common.database(request).run(
             functools.partial(
-                record_complaint, new=new, actor=actor, settings=workflow.settings, now=common.now(request)
+                record_with_kecamatan,
+                kecamatan=checked.kecamatan,
+                new=new,
+                actor=actor,
+                settings=workflow.settings,
+                now=common.now(request),
             )
         )
     except Forbidden:

@@ -16,8 +16,9 @@ the moment the report is made: a month's report keeps improving while its compla
 
 No personal data ever enters a report: only counts per channel, category, department, kecamatan and
 status, and per-complaint resolution days reduced to a median and a 90th percentile. The kecamatan is
-recognised from the place text in Python (misspellings, see conversation.places) after SQL has grouped
-identical texts; confidential complaints' places are not looked at and count as unknown.
+the complaint's `kecamatan` column (recognised from the place text when it was written, misspellings
+included, see conversation.places; migration 0006 filled older rows); confidential complaints' places
+count as unknown.
 
 Split in two so the web handler can keep its event loop free: `fetch_month` runs only aggregate SQL
 (GROUP BY on the `status, created_at` index), `build_report` does the arithmetic in plain Python.
@@ -140,7 +141,7 @@ class MonthRows:
     groups: list[tuple[str, str | None, str | None, str, bool, int]]
     """(medium, category, department, status, has resolved_at, count)."""
     places: list[tuple[str | None, int]]
-    """(place text or None when unknown or confidential, count)."""
+    """(kecamatan, or None when unknown or confidential, count)."""
     resolutions: list[tuple[date, date, int, int, int]]
     """(day received, day resolved, fixed count, count with a deadline, count within it), local days."""
     department_names: dict[str, str] = field(default_factory=dict)
@@ -173,7 +174,7 @@ def _as_date(value: Any) -> date:
 
 
 def fetch_month(conn: Connection, month: Month) -> MonthRows:
-    """The month's grouped counts, place texts and resolution day pairs: three GROUP BY queries."""
+    """The month's grouped counts, kecamatan counts and resolution day pairs: three GROUP BY queries."""
     table = models.complaints
     received = and_(
         table.c.status.in_(REPORTED_STATUSES),
@@ -196,7 +197,7 @@ def fetch_month(conn: Connection, month: Month) -> MonthRows:
             .group_by(table.c.origin_medium, table.c.category, table.c.department, table.c.status, has_fix)
         )
     ]
-    place = case((table.c.confidential.is_(True), None), else_=table.c.location_text).label("place")
+    place = case((table.c.confidential.is_(True), None), else_=table.c.kecamatan).label("place")
     places = [
         (text, int(count))
         for text, count in conn.execute(select(place, func.count()).where(received).group_by(place))
@@ -388,8 +389,8 @@ def _kecamatan_keys() -> tuple[dict[tuple[str, ...], str], frozenset[str], int]:
 
 
 def kecamatan(text: str) -> str | None:
-    """`conversation.places.kecamatan_of`, four times faster on ASCII text (a month can hold tens of
-    thousands of distinct places and the report must stay within two seconds).
+    """`conversation.places.kecamatan_of`, four times faster on ASCII text (migration 0006 runs it over
+    every complaint ever filed, a million rows at the scale target).
 
     Same tokens, same left-to-right, longest-first search, but only over the kecamatan names: for an
     ASCII token `fold` is just `lower()`, and longer keys can only name a kelurahan or a landmark,
@@ -412,10 +413,10 @@ def kecamatan(text: str) -> str | None:
 
 
 def kecamatan_counts(places: Iterable[tuple[str | None, int]]) -> dict[str, int]:
-    """Counts per kecamatan named in the place texts; texts naming none (or hidden ones) are unknown."""
+    """Counts per kecamatan; places naming none (or hidden ones) are unknown."""
     counts: Counter[str] = Counter()
-    for text, count in places:
-        counts[(kecamatan(text) if text else None) or NO_PLACE] += count
+    for name, count in places:
+        counts[name or NO_PLACE] += count
     return _ranked(counts)
 
 

@@ -85,13 +85,16 @@ class Dashboard:
             await response.read()
             return response.status
 
-    async def chat(self, sender: str, text: str) -> list[dict[str, Any]]:
-        """Say something through the simulator channel and wait (long-poll) for the bot's answer."""
+    async def chat(
+        self, sender: str, text: str | None, *, medium: str = "sms", location: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Say something (or share a `location`: latitude, longitude, label) through the simulator
+        channel and wait (long-poll) for the bot's answer."""
         async with aiohttp.ClientSession(base_url=self.url) as http:
-            query = {"medium": "sms", "from": sender}
+            query = {"medium": medium, "from": sender}
             async with http.get("/simulator/api/messages", params=query) as response:
                 before = len((await response.json())["messages"])
-            payload = {"medium": "sms", "from": sender, "text": text, "id": uuid.uuid4().hex}
+            payload = {**query, "text": text, "location": location, "id": uuid.uuid4().hex}
             async with http.post("/simulator/api/send", json=payload) as response:
                 assert response.status == 200, await response.text()
             messages: list[dict[str, Any]] = []

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway import cli
 from store.db import Database
@@ -176,7 +178,32 @@ PLACE_TEXTS = (
 
 
 @pytest.mark.parametrize("text", PLACE_TEXTS)
-def test_fast_kecamatan_agrees_with_the_dashboard_filter(text: str) -> None:
+def test_fast_kecamatan_agrees_with_the_canonical_recogniser(text: str) -> None:
+    """Migration 0006 backfills with the fast one, intake stores the canonical one's answer."""
+    from conversation.places import kecamatan_of
+    from workflow.report import kecamatan
+
+    assert kecamatan(text) == kecamatan_of(text)
+
+
+def _name_words() -> list[str]:
+    from conversation.places import KNOWN_NAMES
+
+    return sorted({word for key in KNOWN_NAMES for word in key})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(_name_words()).map(lambda w: w.title() if len(w) % 2 else w.upper()),
+            st.sampled_from([",", ".", "-", "'", "/", "  ", "no 4", "kec.", "Jl.", "RT 03/RW 02", "é"]),
+            st.text(alphabet="abcgkmnstu .,-'/", max_size=8),
+        ),
+        max_size=12,
+    ).map(" ".join)
+)
+def test_fast_kecamatan_agrees_on_any_mix_of_place_words(text: str) -> None:
     from conversation.places import kecamatan_of
     from workflow.report import kecamatan
 
