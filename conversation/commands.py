@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from conversation.codes import code_candidates
-from conversation.text import close_to, distance, fold, words, wordset
+from conversation.text import FuzzyIndex, close_to, distance, fold, words, wordset
 
 
 class CommandName(enum.StrEnum):
@@ -58,15 +58,25 @@ _SPLIT_PHRASES: dict[CommandName, tuple[tuple[str, ...], ...]] = {
     name: tuple(sorted((tuple(p.split()) for p in phrases), key=lambda words: -len(words)))
     for name, phrases in _PHRASES.items()
 }
+# Every phrase in the order a match is tried (command by command, longest first): where two
+# phrases match, the one earlier here wins.
+_ORDER: tuple[tuple[CommandName, tuple[str, ...]], ...] = tuple(
+    (name, phrase) for name, phrases in _SPLIT_PHRASES.items() for phrase in phrases
+)
+# Look-ups that replace trying every phrase on every message: a phrase's place in `_ORDER`, the
+# phrase lengths there are, and the phrases that start with each word.
+_POSITION: dict[tuple[str, ...], int] = {phrase: i for i, (_name, phrase) in enumerate(_ORDER)}
+_LENGTHS: tuple[int, ...] = tuple(sorted({len(phrase) for _name, phrase in _ORDER}))
+_STARTING_WITH: dict[str, tuple[int, ...]] = {}
+for _i, (_name, _phrase) in enumerate(_ORDER):
+    _STARTING_WITH[_phrase[0]] = (*_STARTING_WITH.get(_phrase[0], ()), _i)
+_PHRASE_WORDS = FuzzyIndex(frozenset(word for _name, phrase in _ORDER for word in phrase), depth=1)
 # Commands that take an argument after the command words.
 _WITH_ARGUMENT = (CommandName.STATUS, CommandName.NEW)
-_PREFIX_WORDS = ("tolong", "mohon", "saya", "mau", "ingin", "please", "i", "want", "to")
-
-
-def _phrase_matches(tokens: list[str], phrase: tuple[str, ...]) -> bool:
-    return len(tokens) >= len(phrase) and all(
-        _one_slip(tokens[i], word) for i, word in enumerate(phrase)
-    )
+_PREFIX_WORDS = frozenset(("tolong", "mohon", "saya", "mau", "ingin", "please", "i", "want", "to"))
+_SUFFIX_WORDS = frozenset(("saja", "aja", "deh", "dong", "ya", "please", "pls", "min"))
+_HEAD = re.compile(r"\s*(\w+)\s*([:\-])?")
+_ARGUMENT_WORD = re.compile(r"[A-Za-z0-9\u00c0-\uffff]+")
 
 
 @lru_cache(maxsize=16384)
@@ -75,10 +85,17 @@ def _one_slip(word: str, target: str) -> bool:
     return word == target or (len(target) >= 4 and distance(word, target, 1) <= 1)
 
 
+@lru_cache(maxsize=16384)
+def _slips_of(token: str) -> frozenset[str]:
+    """The phrase words `token` is, give or take `_one_slip` (the one-deletion index finds every
+    word within one edit, so only those few are compared)."""
+    return frozenset(word for word in _PHRASE_WORDS.candidates(token) if _one_slip(token, word))
+
+
 def _strip_politeness(tokens: list[str]) -> list[str]:
     while len(tokens) > 1 and tokens[0] in _PREFIX_WORDS:
         tokens = tokens[1:]
-    while len(tokens) > 1 and tokens[-1] in ("saja", "aja", "deh", "dong", "ya", "please", "pls", "min"):
+    while len(tokens) > 1 and tokens[-1] in _SUFFIX_WORDS:
         tokens = tokens[:-1]
     return tokens
 
@@ -88,13 +105,13 @@ def _explicit_new(text: str, phrase: tuple[str, ...]) -> bool:
     "aduan baru ...". Lower-case "baru tadi pagi..." is just the word "just" in a sentence."""
     if len(phrase) > 1:
         return True
-    head = re.match(r"\s*(\w+)\s*([:\-])?", text)
+    head = _HEAD.match(text)
     return bool(head) and (head is not None and (head.group(1).isupper() or head.group(2) is not None))
 
 
 def _argument_after(text: str, count: int) -> str:
     """The original text after the first `count` words (keeps case for a new complaint)."""
-    matches = list(re.finditer(r"[A-Za-z0-9\u00c0-\uffff]+", text))
+    matches = list(_ARGUMENT_WORD.finditer(text))
     if len(matches) <= count:
         return ""
     return text[matches[count - 1].end() :].strip(" :,.-\t\n")
@@ -110,29 +127,44 @@ def parse_command(text: str) -> Command | None:
     if not tokens or len(tokens) > 12:
         return None
     core = _strip_politeness(tokens)
-    return _match(text, tokens, core, fuzzy=False) or _match(text, tokens, core, fuzzy=True)
+    return _match(text, tokens, core, _exact_phrases(core)) or _match(text, tokens, core, _near_phrases(core))
 
 
-def _match(text: str, tokens: list[str], core: list[str], fuzzy: bool) -> Command | None:
-    for name, phrases in _SPLIT_PHRASES.items():
-        for phrase in phrases:
-            exact = len(core) >= len(phrase) and tuple(core[: len(phrase)]) == phrase
-            if not (exact or (fuzzy and _phrase_matches(core, phrase))):
-                continue
-            extra = core[len(phrase) :]
-            if not extra:
-                return Command(name)
-            if name not in _WITH_ARGUMENT:
-                continue
-            skipped = len(tokens) - len(core)
-            argument = _argument_after(text, skipped + len(phrase))
-            if name is CommandName.STATUS:
-                codes = code_candidates(argument)
-                # "cek jalan rusak depan rumah" is a complaint, "cek lpr 7k3m9q" a status query.
-                if codes or len(extra) <= 2:
-                    return Command(name, argument, codes)
-            elif name is CommandName.NEW and len(extra) >= 2 and _explicit_new(text, phrase):
-                return Command(name, argument)
+def _exact_phrases(core: list[str]) -> list[int]:
+    """Positions in `_ORDER` of the phrases `core` starts with, word for word."""
+    found = [_POSITION.get(tuple(core[:size]), -1) for size in _LENGTHS if size <= len(core)]
+    return sorted(i for i in found if i >= 0)
+
+
+def _near_phrases(core: list[str]) -> list[int]:
+    """Positions in `_ORDER` of the phrases `core` starts with, each word within one slip."""
+    found = []
+    for first in _slips_of(core[0]):
+        for i in _STARTING_WITH.get(first, ()):
+            phrase = _ORDER[i][1]
+            if len(core) >= len(phrase) and all(word in _slips_of(core[j]) for j, word in enumerate(phrase)):
+                found.append(i)
+    return sorted(found)
+
+
+def _match(text: str, tokens: list[str], core: list[str], positions: list[int]) -> Command | None:
+    """The first of the phrases at `positions` (in `_ORDER`) that makes a command of the text."""
+    for i in positions:
+        name, phrase = _ORDER[i]
+        extra = core[len(phrase) :]
+        if not extra:
+            return Command(name)
+        if name not in _WITH_ARGUMENT:
+            continue
+        skipped = len(tokens) - len(core)
+        argument = _argument_after(text, skipped + len(phrase))
+        if name is CommandName.STATUS:
+            codes = code_candidates(argument)
+            # "cek jalan rusak depan rumah" is a complaint, "cek lpr 7k3m9q" a status query.
+            if codes or len(extra) <= 2:
+                return Command(name, argument, codes)
+        elif name is CommandName.NEW and len(extra) >= 2 and _explicit_new(text, phrase):
+            return Command(name, argument)
     return None
 
 
@@ -146,31 +178,49 @@ _NO = ("tidak", "tdk", "tak", "gak", "ga", "gk", "nggak", "ngga", "enggak", "eng
 _EMOJI_YES_CHARS = frozenset("\U0001f44d\u2705\U0001f44c\U0001f64f\ufe0f\U0001f3fb\U0001f3fc\U0001f3fd ")
 
 
-def _answer(text: str, vocabulary: tuple[str, ...]) -> bool:
+class _Answers:
+    """A yes or a no vocabulary, read the way `_answer` needs it: phrases to look up, and the longer
+    single words that may carry a typo."""
+
+    def __init__(self, phrases: tuple[str, ...]) -> None:
+        self.phrases = frozenset(phrases)
+        self._typo_targets = tuple(word for word in phrases if len(word) >= 5 and " " not in word)
+        self.typo_of = lru_cache(maxsize=4096)(self._typo_of)
+
+    def _typo_of(self, token: str) -> bool:
+        """`token` is one of the longer words give or take a typo (cached: answers repeat)."""
+        return any(close_to(token, word) for word in self._typo_targets)
+
+
+_YES_ANSWERS = _Answers(_YES)
+_NO_ANSWERS = _Answers(_NO)
+
+
+def _answer(text: str, vocabulary: _Answers) -> bool:
     tokens = words(text)
     if not tokens or len(tokens) > 4:
         return False
     tokens = _strip_politeness(tokens)
     joined = " ".join(tokens)
-    if joined in vocabulary:
+    if joined in vocabulary.phrases:
         return True
     first = tokens[0]
-    return any(close_to(first, word) for word in vocabulary if len(word) >= 5 and " " not in word) or (
-        first in vocabulary and len(tokens) <= 2
-    )
+    return vocabulary.typo_of(first) or (first in vocabulary.phrases and len(tokens) <= 2)
 
 
+@lru_cache(maxsize=4096)
 def is_yes(text: str) -> bool:
-    """A yes to a yes/no question (YA, iya, ok, betul, 👍, ...)."""
+    """A yes to a yes/no question (YA, iya, ok, betul, 👍, ...). Cached: a step may ask twice."""
     stripped = text.strip()
     if stripped and all(ch in _EMOJI_YES_CHARS for ch in stripped):
         return True
-    return _answer(text, _YES) and not _answer(text, _NO)
+    return _answer(text, _YES_ANSWERS) and not _answer(text, _NO_ANSWERS)
 
 
+@lru_cache(maxsize=4096)
 def is_no(text: str) -> bool:
     """A no to a yes/no question (TIDAK, gak, bukan, no, ...)."""
-    return _answer(text, _NO)
+    return _answer(text, _NO_ANSWERS)
 
 
 _GREETINGS = ("halo", "hallo", "hai", "hi", "hello", "hey", "pagi", "siang", "sore", "malam", "selamat",
@@ -180,18 +230,25 @@ _THANKS = ("terima", "kasih", "makasih", "trims", "trimakasih", "terimakasih", "
            "tq", "thx", "ok", "oke", "sip", "siap", "mantap", "baik", "matur", "nuwun", "suwun", "noted")
 
 
+_GREETING_WORDS = frozenset(_GREETINGS)
+_THANKS_WORDS = frozenset(_THANKS)
+_POLITE_WORDS = _THANKS_WORDS | _GREETING_WORDS | wordset("banyak ya yaa sekali very much a lot")
+
+
 def is_greeting(text: str) -> bool:
     """Only a greeting ("halo min", "selamat pagi", "P"): nothing to file yet."""
     tokens = words(text)
-    return bool(tokens) and len(tokens) <= 5 and all(t in _GREETINGS for t in tokens)
+    return bool(tokens) and len(tokens) <= 5 and _GREETING_WORDS.issuperset(tokens)
 
 
 def is_thanks(text: str) -> bool:
     """Only thanks or an acknowledgement ("makasih min", "ok siap"): nothing to file."""
     tokens = words(text)
-    allowed = _THANKS + _GREETINGS + ("banyak", "ya", "yaa", "sekali", "very", "much", "a", "lot")
-    return bool(tokens) and len(tokens) <= 6 and all(t in allowed for t in tokens) and any(
-        t in _THANKS for t in tokens
+    return (
+        bool(tokens)
+        and len(tokens) <= 6
+        and _POLITE_WORDS.issuperset(tokens)
+        and not _THANKS_WORDS.isdisjoint(tokens)
     )
 
 

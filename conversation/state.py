@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from conversation.api import Attachment, Place
@@ -62,13 +63,20 @@ class DraftState:
         return Place(latitude=self.latitude, longitude=self.longitude, text=self.place_text)
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Filed:
-    """A complaint this reporter filed or joined (for STATUS, late photos and repeats)."""
+    """A complaint this reporter filed or joined (for STATUS, late photos and repeats). Never
+    changed once recorded: the list is only prepended to and trimmed."""
 
     code: str
     at: datetime
     fingerprint: str = ""
+    # The stored text of `at` when it was loaded in canonical form: a reporter's filed list is
+    # read and written at every step, and formatting ten aware times costs more than the rest.
+    at_text: str = field(default="", compare=False, repr=False)
+
+    def at_iso(self) -> str:
+        return self.at_text or self.at.isoformat()
 
 
 @dataclass
@@ -97,6 +105,9 @@ def _time(value: datetime | None) -> str | None:
 def dump(state: ConversationState, stage: Stage) -> dict[str, Any]:
     """The JSON-serialisable form; `stage` is stored for observers (dashboard, logs), not trusted."""
     draft = state.draft
+    last_activity = _time(state.last_activity)
+    # Usually the same moment (the last turn): format it once.
+    same = state.last_turn_at is state.last_activity
     return {
         "v": VERSION,
         "stage": stage.value,
@@ -106,11 +117,11 @@ def dump(state: ConversationState, stage: Stage) -> dict[str, Any]:
         "medium": state.medium,
         "awaiting_duplicates": state.awaiting_duplicates,
         "awaiting_status": state.awaiting_status,
-        "last_activity": _time(state.last_activity),
+        "last_activity": last_activity,
         "reminded": state.reminded,
         "last_fingerprint": state.last_fingerprint,
-        "last_turn_at": _time(state.last_turn_at),
-        "filed": [{"code": f.code, "at": _time(f.at), "fingerprint": f.fingerprint} for f in state.filed],
+        "last_turn_at": last_activity if same else _time(state.last_turn_at),
+        "filed": [{"code": f.code, "at": f.at_iso(), "fingerprint": f.fingerprint} for f in state.filed],
         "draft": None
         if draft is None
         else {
@@ -185,10 +196,21 @@ def _opt_time(raw: Mapping[str, Any], key: str) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise _Invalid(key)
-    parsed = datetime.fromisoformat(value)
+    parsed, _canonical = _parse_time(value)
     if parsed.tzinfo is None:
         raise _Invalid(key)
     return parsed
+
+
+@lru_cache(maxsize=4096)
+def _parse_time(value: str) -> tuple[datetime, bool]:
+    """`datetime.fromisoformat(value)`, and whether `value` is how `dump` writes it back.
+
+    Cached: every step reads the same filed times again (datetimes are immutable, so states may
+    share them; a bad text raises, and is not cached).
+    """
+    parsed = datetime.fromisoformat(value)
+    return parsed, parsed.isoformat() == value
 
 
 def _time_required(raw: Mapping[str, Any], key: str) -> datetime:
@@ -199,7 +221,8 @@ def _time_required(raw: Mapping[str, Any], key: str) -> datetime:
 
 
 def _mapping(value: Any, key: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    # A plain dict (what JSON gives) is checked without the slower abstract-class test.
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise _Invalid(key)
     return value
 
@@ -242,6 +265,27 @@ def _load_draft(raw: Mapping[str, Any]) -> DraftState:
     )
 
 
+def _load_filed(item: Any) -> Filed:
+    entry = _mapping(item, "filed")
+    code, at, fingerprint = entry.get("code", ""), entry.get("at"), entry.get("fingerprint", "")
+    if type(code) is not str or type(at) is not str or type(fingerprint) is not str:
+        # The slow path, only to name the bad field (or accept a str subclass).
+        code, fingerprint = _str(entry, "code"), _str(entry, "fingerprint")
+        if not isinstance(at, str):
+            raise _Invalid("at")
+    return _filed(code, at, fingerprint)
+
+
+@lru_cache(maxsize=4096)
+def _filed(code: str, at: str, fingerprint: str) -> Filed:
+    """A filed entry from its stored fields, cached: the same entries are read at every step, and
+    a `Filed` never changes, so states may share it."""
+    moment, canonical = _parse_time(at)
+    if moment.tzinfo is None:
+        raise _Invalid("at")
+    return Filed(code, moment, fingerprint, at_text=at if canonical else "")
+
+
 def _load(raw: Mapping[str, Any]) -> ConversationState:
     if raw.get("v") != VERSION:
         raise _Invalid("v")
@@ -250,8 +294,7 @@ def _load(raw: Mapping[str, Any]) -> ConversationState:
         raise _Invalid("language")
     filed = []
     for item in _list(raw.get("filed", []), "filed")[:MAX_FILED]:
-        entry = _mapping(item, "filed")
-        filed.append(Filed(_str(entry, "code"), _time_required(entry, "at"), _str(entry, "fingerprint")))
+        filed.append(_load_filed(item))
     draft_raw = raw.get("draft")
     return ConversationState(
         language=language,
