@@ -7,11 +7,17 @@ postgresql://root@127.0.0.1:5432/test). Run from the project root:
     .venv/bin/python bench/scale.py --complaints 200000 --samples 40
     .venv/bin/python bench/scale.py --keep                   # keep lapor_bench_scale for another run
     .venv/bin/python bench/scale.py --reuse                  # time an already seeded (--keep) database
+    .venv/bin/python bench/scale.py --reuse --backfill       # also time migration 0006's backfill first
+    .venv/bin/python bench/scale.py --backfill-sqlite        # 0006's backfill on a SQLite file, alone
 
 1. Seeds `lapor_bench_scale` with COPY (asyncpg): `--complaints` complaints over the last 24 months
    with a realistic spread of channels, categories (and their departments), kecamatan in the place
-   text, statuses (each with its chain of status events), deadlines, inbound messages and replies;
-   reporters who complain more than once. About 10 rows of other tables per complaint.
+   text (and in the `kecamatan` column, as intake stores it), statuses (each with its chain of status
+   events), deadlines, inbound messages and replies; reporters who complain more than once. About 10
+   rows of other tables per complaint.
+   With `--backfill`, the database then goes back to revision 0005 (column and index dropped) and
+   the upgrade to head is timed: migration 0006 recognising every complaint's kecamatan again. The
+   counts per kecamatan must come out as seeded; the table is vacuumed afterwards.
 2. Starts `lapor serve` on it, creates an admin and a `dpu` officer with `lapor user add`, logs both
    in through the login form.
 3. Times `--samples` rounds of every request below, sequentially, interleaved (so a noisy moment
@@ -44,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.ingest import Server, free_port, wait_healthy  # noqa: E402
 from bench.ingest_multi import create_pg_database, drop_pg_database  # noqa: E402
+from workflow.report import kecamatan as recognise  # noqa: E402 - what migration 0006 runs
 
 DB_NAME = "lapor_bench_scale"
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -188,6 +195,7 @@ class Seeder:
                 "description": text,
                 "location_text": place,
                 "location_key": place.lower(),
+                "kecamatan": recognise(place),
                 "latitude": -7.0 + rng.random() * 0.1 if rng.random() < 0.4 else None,
                 "longitude": 110.4 + rng.random() * 0.1,
                 "media": "[]",
@@ -345,6 +353,102 @@ async def seed(url: str, complaints: int) -> float:
     return time.perf_counter() - started
 
 
+# --------------------------------------------------------------------------- migration 0006
+
+
+async def time_backfill(url: str, *, seeded: bool = True) -> float:
+    """Back to revision 0005 (if `seeded` at head), then the timed upgrade to head (0006 backfills);
+    returns its seconds. A seeded database's counts per kecamatan must come out as seeded."""
+    from alembic import command
+    from sqlalchemy import func, select, text
+
+    from store import models
+    from store.db import make_engine
+    from store.migrate import alembic_config, upgrade
+
+    table = models.complaints
+    per_kecamatan = select(table.c.kecamatan, func.count()).group_by(table.c.kecamatan)
+
+    def downgrade(sync_connection: Any) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = sync_connection
+        command.downgrade(cfg, "0005")
+
+    engine = make_engine(url)
+    postgres = engine.dialect.name == "postgresql"
+    try:
+        if seeded:
+            async with engine.connect() as conn:
+                before = dict((await conn.execute(per_kecamatan)).all())
+            async with engine.begin() as conn:
+                await conn.run_sync(downgrade)
+        started = time.perf_counter()
+        await upgrade(engine)
+        seconds = time.perf_counter() - started
+        async with engine.connect() as conn:
+            after = dict((await conn.execute(per_kecamatan)).all())
+        if seeded and after != before:
+            raise RuntimeError(f"the backfill disagrees with the seed: {before} != {after}")
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("VACUUM ANALYZE complaints" if postgres else "ANALYZE"))
+    finally:
+        await engine.dispose()
+    named = sum(count for name, count in after.items() if name is not None)
+    print(f"migration 0006 on {sum(after.values()):,} complaints ({named:,} with a kecamatan): "
+          f"{seconds:.1f} s ({engine.dialect.name})", flush=True)  # fmt: skip
+    return seconds
+
+
+def seed_sqlite(path: Path, complaints: int) -> None:
+    """`complaints` complaints (no other tables) in a SQLite file at revision 0005."""
+    import sqlite3
+
+    from store import models
+    from store.db import make_engine
+    from store.migrate import upgrade
+
+    async def schema() -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade(engine, "0005")
+        await engine.dispose()
+
+    asyncio.run(schema())
+    columns = [c.name for c in models.complaints.columns if c.name != "kecamatan"]
+
+    def stored(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}"
+        return int(value) if isinstance(value, bool) else value
+
+    db = sqlite3.connect(path)
+    try:
+        reporter = "INSERT INTO reporters (id, ref, language, created_at) VALUES (1, 'r', 'id', '2024-01-01')"
+        db.execute(reporter)
+        marks = ", ".join("?" * len(columns))
+        sql = f"INSERT INTO complaints ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 - own columns
+        batch: list[tuple[Any, ...]] = []
+        for complaint, *_ in Seeder(complaints).complaint_rows():
+            complaint.update(reporter_id=1, origin_identity_id=None)
+            batch.append(tuple(stored(complaint.get(c)) for c in columns))
+            if len(batch) == 50_000:
+                db.executemany(sql, batch)
+                batch.clear()
+        db.executemany(sql, batch)
+        db.commit()
+    finally:
+        db.close()
+
+
+def backfill_sqlite(complaints: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="lapor-bench-0006-") as tmp:
+        path = Path(tmp) / "lapor.db"
+        started = time.perf_counter()
+        seed_sqlite(path, complaints)
+        print(f"seeded {complaints:,} complaints at 0005 in {time.perf_counter() - started:.0f} s")
+        asyncio.run(time_backfill(f"sqlite+aiosqlite:///{path}", seeded=False))
+
+
 # --------------------------------------------------------------------------- timing
 
 
@@ -490,7 +594,13 @@ def main() -> None:
     parser.add_argument("--pg-admin-url", default="postgresql://root@127.0.0.1:5432/test")
     parser.add_argument("--keep", action="store_true", help=f"keep the {DB_NAME} database afterwards")
     parser.add_argument("--reuse", action="store_true", help=f"time the existing {DB_NAME} (no seeding)")
+    parser.add_argument("--backfill", action="store_true", help="time migration 0006 on it first")
+    parser.add_argument("--backfill-sqlite", action="store_true",
+                        help="only time migration 0006 on a SQLite file of --complaints rows")  # fmt: skip
     args = parser.parse_args()
+    if args.backfill_sqlite:
+        backfill_sqlite(args.complaints)
+        return
 
     base_url = args.pg_admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     url = f"{base_url}/{DB_NAME}"
@@ -499,6 +609,7 @@ def main() -> None:
         url = create_pg_database(args.pg_admin_url, DB_NAME)
         print(f"seeding {args.complaints:,} complaints into {DB_NAME} ...", flush=True)
         seconds = asyncio.run(seed(url, args.complaints))
+    backfill = asyncio.run(time_backfill(url)) if args.backfill else None
     server = None
     try:
         with tempfile.TemporaryDirectory(prefix="lapor-bench-scale-") as tmp:
@@ -544,6 +655,7 @@ def main() -> None:
         f"\nScale: {args.complaints:,} complaints on PostgreSQL"
         + (f" (seeded by COPY in {seconds:.0f} s)" if seconds else "")
         + f"; {args.samples} sequential samples per request, interleaved; {os.cpu_count()} shared CPUs"
+        + (f"; migration 0006 (backfill) {backfill:.1f} s" if backfill is not None else "")
     )
     baseline = statistics.median(timings["/healthz (baseline)"])
     print(f"{'request':52}{'p50 ms':>9}{'p95 ms':>9}{'p50/healthz':>13}  p95 <= 100 ms  errors")
