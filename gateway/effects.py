@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from adapters.base import Address, InboundMessage, StatusUpdate
@@ -26,6 +26,7 @@ from gateway.contacts import CONTACT_KEY
 from gateway.ratelimit import SenderLimiter
 from gateway.receipts import apply_receipts
 from store import models
+from store.bulk import decode_json, fetch, insert_rows, parse_sqlite_time, select_in, update_rows
 from store.models import (
     ComplaintStatus,
     OutboxStatus,
@@ -40,6 +41,8 @@ OPEN_STATUSES = (
     ComplaintStatus.IN_PROGRESS,
     ComplaintStatus.REOPENED,
 )
+OPEN_IN = ", ".join(f"'{status.value}'" for status in OPEN_STATUSES)
+"""The open statuses as an SQL list (our own constants) for plain-SQL questions."""
 DUPLICATE_WINDOW = timedelta(days=30)
 DUPLICATE_RADIUS_M = 150.0
 MAX_FOLLOW_UPS = 4
@@ -181,7 +184,7 @@ class IntakeUnit:
             }
             self._messages.append(row)
             self._identity_updates[identity_id] = {
-                "row_id": identity_id,
+                "id": identity_id,
                 "last_channel": message.channel,
                 "last_seen_at": self._now,
             }
@@ -317,6 +320,7 @@ class IntakeUnit:
             "description": draft.description,
             "location_text": place.text if place else None,
             "location_key": location_key(place.text if place else None),
+            "kecamatan": models.place_kecamatan(place.text if place else None),
             "latitude": place.latitude if place else None,
             "longitude": place.longitude if place else None,
             "media": [{"url": a.ref, "content_type": a.content_type} for a in draft.attachments],
@@ -325,6 +329,9 @@ class IntakeUnit:
             "status": ComplaintStatus.SUBMITTED.value,
             "anonymous": draft.anonymous,
             "language": draft.language,
+            "confidential": False,
+            "escalation_level": 0,
+            "reopen_count": 0,
             "created_at": self._now,
             "updated_at": self._now,
         }
@@ -344,14 +351,20 @@ class IntakeUnit:
         wanted = [rid for rid in reporter_ids if rid not in self._conversations]
         if not wanted:
             return
-        table = models.conversations
-        query = select(table.c.reporter_id, table.c.state, table.c.channel, table.c.identity_id).where(
-            table.c.reporter_id.in_(wanted)
+        conn = self._conn
+        rows = select_in(
+            conn,
+            models.conversations,
+            ("reporter_id", "state", "channel", "identity_id"),
+            "reporter_id",
+            sorted(wanted),
+            # One reporter's turns never interleave across processes.
+            suffix=" FOR UPDATE" if conn.dialect.name == "postgresql" else "",
         )
-        if self._conn.dialect.name == "postgresql":
-            query = query.with_for_update()  # one reporter's turns never interleave across processes
-        for reporter_id, state, channel, identity_id in self._conn.execute(query):
-            self._conversations[reporter_id] = _ConversationRow(state, True, channel, identity_id)
+        for reporter_id, state, channel, identity_id in rows:
+            self._conversations[reporter_id] = _ConversationRow(
+                decode_json(conn, state), True, channel, identity_id
+            )
         for reporter_id in wanted:
             self._conversations.setdefault(reporter_id, _ConversationRow(None, False))
 
@@ -389,40 +402,32 @@ class IntakeUnit:
         """
         if category is None or place is None:
             return ()
-        table = models.complaints
         key = location_key(place.text)
-        nearby = []
+        nearby: list[str] = []
+        params: list[Any] = [category]
         if key:
-            nearby.append(table.c.location_key == key)
+            nearby.append("location_key = ?")
+            params.append(key)
         if place.latitude is not None and place.longitude is not None:
             dlat = DUPLICATE_RADIUS_M / 111_000
             dlon = dlat / max(0.1, math.cos(math.radians(place.latitude)))
-            nearby.append(
-                and_(
-                    table.c.latitude.between(place.latitude - dlat, place.latitude + dlat),
-                    table.c.longitude.between(place.longitude - dlon, place.longitude + dlon),
-                )
-            )
+            nearby.append("(latitude BETWEEN ? AND ? AND longitude BETWEEN ? AND ?)")
+            params += [
+                place.latitude - dlat,
+                place.latitude + dlat,
+                place.longitude - dlon,
+                place.longitude + dlon,
+            ]
         if not nearby:
             return ()
-        rows = self._conn.execute(
-            select(
-                table.c.tracking_code,
-                table.c.status,
-                table.c.description,
-                table.c.location_key,
-                table.c.latitude,
-                table.c.longitude,
-                table.c.updated_at,
-            )
-            .where(
-                table.c.category == category,
-                or_(*nearby),
-                table.c.status.in_([s.value for s in OPEN_STATUSES]),
-                table.c.created_at >= self._now - DUPLICATE_WINDOW,
-            )
-            .order_by(table.c.created_at.desc())
-            .limit(10)
+        # The SQL text is only our own fragments and constants; every value is a parameter.
+        where = f"category = ? AND ({' OR '.join(nearby)}) AND status IN ({OPEN_IN}) AND created_at >= ?"
+        rows = fetch(
+            self._conn,
+            "SELECT tracking_code, status, description, location_key, latitude, longitude, updated_at"  # noqa: S608
+            f" FROM complaints WHERE {where} ORDER BY created_at DESC LIMIT 10",
+            *params,
+            self._now - DUPLICATE_WINDOW,
         )
         matches = []
         for code, status, description, row_key, lat, lon, updated in rows:
@@ -434,8 +439,9 @@ class IntakeUnit:
                 and distance_m(place.latitude, place.longitude, lat, lon) <= DUPLICATE_RADIUS_M
             )
             if near or (key and row_key == key):
+                updated_at = parse_sqlite_time(updated)
                 matches.append(
-                    conv.ComplaintInfo(code, status, category, _summary(description), None, updated)
+                    conv.ComplaintInfo(code, status, category, _summary(description), None, updated_at)
                 )
         return tuple(matches[:3])
 
@@ -444,47 +450,27 @@ class IntakeUnit:
     def flush(self) -> None:
         conn = self._conn
         ids = self._insert_complaints()
-        if self._status_events:
-            conn.execute(models.status_events.insert(), [_resolve(row, ids) for row in self._status_events])
+        insert_rows(conn, models.status_events, [_resolve(row, ids) for row in self._status_events])
         self._apply_evidence(ids)
         if self._followers:
             self._insert_followers(ids)
-        if self._messages:
-            conn.execute(models.inbound_messages.insert(), [_resolve(row, ids) for row in self._messages])
+        insert_rows(conn, models.inbound_messages, [_resolve(row, ids) for row in self._messages])
         if self._outbox:
-            conn.execute(models.outbox.insert(), [_resolve(row, ids) for row in self._outbox])
+            insert_rows(conn, models.outbox, [_resolve(row, ids) for row in self._outbox])
             self.wrote_outbox = True
         self._save_conversations()
-        if self._identity_updates:
-            table = models.channel_identities
-            conn.execute(
-                update(table)
-                .where(table.c.id == bindparam("row_id"))
-                .values(last_channel=bindparam("last_channel"), last_seen_at=bindparam("last_seen_at")),
-                list(self._identity_updates.values()),
-            )
+        update_rows(conn, models.channel_identities, "id", list(self._identity_updates.values()))
 
     def _insert_complaints(self) -> dict[str, int]:
-        ids: dict[str, int] = {}
-        if self._complaints:
-            table = models.complaints
-            self._conn.execute(table.insert(), list(self._complaints.values()))
-        missing = (
-            {
-                row["complaint_code"]
-                for row in (*self._messages, *self._outbox, *self._followers)
-                if row["complaint_code"] and row["complaint_code"] not in ids
-            }
-            | {code for code, _ in self._evidence if code not in ids}
+        insert_rows(self._conn, models.complaints, list(self._complaints.values()))
+        wanted = (
+            {row["complaint_code"] for row in (*self._messages, *self._outbox, *self._followers)}
+            | {code for code, _ in self._evidence}
             | set(self._complaints)
         )
-        if missing:
-            table = models.complaints
-            result = self._conn.execute(
-                select(table.c.tracking_code, table.c.id).where(table.c.tracking_code.in_(missing))
-            )
-            ids.update({code: cid for code, cid in result})
-        return ids
+        wanted.discard(None)
+        table = models.complaints
+        return dict(select_in(self._conn, table, ("tracking_code", "id"), "tracking_code", sorted(wanted)))
 
     def _apply_evidence(self, ids: Mapping[str, int]) -> None:
         """Photos or a place sent after filing: appended to the complaint, never overwritten."""
@@ -532,36 +518,22 @@ class IntakeUnit:
 
     def _save_conversations(self) -> None:
         table = models.conversations
-        inserts, updates = [], []
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
         for reporter_id, row in self._conversations.items():
             if not row.dirty:
                 continue
             values = {
+                "reporter_id": reporter_id,
                 "state": row.state,
                 "channel": row.channel,
                 "identity_id": row.identity_id,
                 "timer_at": row.timer_at,
                 "updated_at": self._now,
             }
-            if row.exists:
-                updates.append({"row_id": reporter_id, **values})
-            else:
-                inserts.append({"reporter_id": reporter_id, **values})
-        if inserts:
-            self._conn.execute(table.insert(), inserts)
-        if updates:
-            self._conn.execute(
-                update(table)
-                .where(table.c.reporter_id == bindparam("row_id"))
-                .values(
-                    state=bindparam("state"),
-                    channel=bindparam("channel"),
-                    identity_id=bindparam("identity_id"),
-                    timer_at=bindparam("timer_at"),
-                    updated_at=bindparam("updated_at"),
-                ),
-                updates,
-            )
+            (updates if row.exists else inserts).append(values)
+        insert_rows(self._conn, table, inserts)
+        update_rows(self._conn, table, "reporter_id", updates)
 
 
 def _resolve(row: Mapping[str, Any], ids: Mapping[str, int]) -> dict[str, Any]:

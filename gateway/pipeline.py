@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -33,8 +32,8 @@ from gateway.contacts import link_shared_contacts
 from gateway.effects import FeedbackHook, IntakeUnit, Stepper
 from gateway.ratelimit import SenderLimiter
 from store import models
+from store.bulk import insert_rows, select_in
 from store.db import Database
-from store.models import InboundMessage as InboundRow
 
 log = logging.getLogger(__name__)
 
@@ -234,11 +233,10 @@ class Ingestor:
         by_channel: dict[str, list[str]] = {}
         for channel, provider_id in seen:
             by_channel.setdefault(channel, []).append(provider_id)
+        table = models.inbound_messages
         for channel, ids in by_channel.items():
-            rows = conn.execute(
-                select(InboundRow.provider_message_id).where(
-                    InboundRow.channel == channel, InboundRow.provider_message_id.in_(ids)
-                )
+            rows = select_in(
+                conn, table, ("provider_message_id",), "provider_message_id", ids, {"channel": channel}
             )
             existing.update((channel, pid) for (pid,) in rows)
         return [m for m in unique if (m.channel, m.provider_message_id) not in existing]
@@ -257,10 +255,13 @@ class Ingestor:
 
         def look_up(wanted: list[tuple[str, str]]) -> None:
             for kind in {kind for kind, _ in wanted}:
-                rows = conn.execute(
-                    select(table.c.id, table.c.reporter_id, table.c.address).where(
-                        table.c.kind == kind, table.c.address.in_([key for k, key in wanted if k == kind])
-                    )
+                rows = select_in(
+                    conn,
+                    table,
+                    ("id", "reporter_id", "address"),
+                    "address",
+                    [key for k, key in wanted if k == kind],
+                    {"kind": kind},
                 )
                 for identity_id, reporter_id, key in rows:
                     found[stored[(kind, key)]] = (identity_id, reporter_id)
@@ -269,12 +270,13 @@ class Ingestor:
         missing = sorted(keys - found.keys())
         if missing:
             # Multi-row inserts, then read the ids back by natural key: RETURNING with guaranteed
-            # order would make SQLAlchemy insert one row per statement on SQLite.
+            # order would take one statement per row on SQLite.
             names = {(m.sender.kind.value, m.sender.value): m.profile_name for m in messages}
             refs = {key: uuid.uuid4().hex for key in missing}
             reporters = models.reporters
-            conn.execute(
-                reporters.insert(),
+            insert_rows(
+                conn,
+                reporters,
                 [
                     {
                         "ref": refs[key],
@@ -285,15 +287,10 @@ class Ingestor:
                     for key in missing
                 ],
             )
-            ids_by_ref = dict(
-                (
-                    conn.execute(
-                        select(reporters.c.ref, reporters.c.id).where(reporters.c.ref.in_(refs.values()))
-                    )
-                ).all()
-            )
-            conn.execute(
-                table.insert(),
+            ids_by_ref = dict(select_in(conn, reporters, ("ref", "id"), "ref", refs.values()))
+            insert_rows(
+                conn,
+                table,
                 [
                     {
                         "reporter_id": ids_by_ref[refs[(kind, address)]],

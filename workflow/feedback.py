@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from store import models
+from store.bulk import fetch
 from store.models import ComplaintStatus as S
 from workflow import notify
 from workflow.access import Action, Actor
@@ -64,14 +65,18 @@ class FeedbackResult:
     transition: Outcome | None = None
 
 
-def _awaiting(conn: Connection, reporter_id: int) -> Any:
-    table = models.complaints
-    return conn.execute(
-        select(table.c.tracking_code, table.c.id)
-        .where(table.c.reporter_id == reporter_id, table.c.status == S.RESOLVED.value)
-        .order_by(table.c.resolved_at.desc())
-        .limit(1)
-    ).one_or_none()
+def _awaiting(conn: Connection, reporter_id: int) -> str | None:
+    """The tracking code of the reporter's latest resolved complaint, which awaits their answer.
+
+    Plain SQL: the intake asks this for every "YA" it receives, inside its batch transaction."""
+    rows = fetch(
+        conn,
+        "SELECT tracking_code FROM complaints WHERE reporter_id = ? AND status = ?"
+        " ORDER BY resolved_at DESC LIMIT 1",
+        reporter_id,
+        S.RESOLVED.value,
+    )
+    return str(rows[0][0]) if rows else None
 
 
 def _rateable(conn: Connection, reporter_id: int, now: datetime, settings: WorkflowSettings) -> Any:
@@ -98,20 +103,16 @@ def answer_in(
         return None
     if answer.kind == "rating":
         return _rate(conn, reporter_id, answer.rating or 0, now, settings)
-    waiting = _awaiting(conn, reporter_id)
-    if waiting is None:
+    code = _awaiting(conn, reporter_id)
+    if code is None:
         return None
     citizen = Actor.citizen()
     if answer.kind == "yes":
         change = Change(Action.CLOSE, citizen, close_reason="citizen")
-        return FeedbackResult(
-            waiting.tracking_code, "closed", apply(conn, waiting.tracking_code, change, settings, now)
-        )
+        return FeedbackResult(code, "closed", apply(conn, code, change, settings, now))
     reason = answer.reason or "warga menyatakan belum beres"
     change = Change(Action.REOPEN, citizen, note=f"Pelapor: {reason}")
-    return FeedbackResult(
-        waiting.tracking_code, "reopened", apply(conn, waiting.tracking_code, change, settings, now)
-    )
+    return FeedbackResult(code, "reopened", apply(conn, code, change, settings, now))
 
 
 def _rate(

@@ -1,0 +1,235 @@
+"""Plain SQL for the intake's hot path: what SQLAlchemy Core does for every row, done once per batch.
+
+Why: a gateway process is bound by the GIL, and Core's executemany spends 30-50 µs of Python per row
+(a parameter dict, then a bind processor for every datetime and JSON value) where the database
+itself needs about 12. The intake writes four to six rows per message, so that overhead alone capped
+a SQLite gateway at a few hundred messages a second. Here a statement's text and its per-column
+converters are worked out once per (dialect, table, columns) from the table's own types, and the
+driver's executemany gets plain tuples.
+
+The stored values are exactly what Core would have written (SQLite datetimes as
+`YYYY-MM-DD HH:MM:SS.ffffff` UTC text, JSON as `json.dumps` text, a JSON None as `null`), so rows
+from here and from Core read back the same. A column with a Python-side default must be given
+explicitly: its default could not run here, and silently storing NULL instead would be a bug.
+
+IN lists are padded to a power of two with their last value, so the drivers' statement caches
+(sqlite3's and asyncpg's prepared statements) see a handful of texts rather than one per batch size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import JSON, Table
+from sqlalchemy.engine import Connection
+
+from store.models import UTCDateTime
+
+Convert = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Flavor:
+    """How one dialect wants parameters written and values passed."""
+
+    name: str
+    paramstyle: str
+
+    @property
+    def sqlite(self) -> bool:
+        return self.name == "sqlite"
+
+    def placeholders(self, count: int, start: int = 1) -> list[str]:
+        if self.paramstyle == "qmark":
+            return ["?"] * count
+        if self.paramstyle in ("numeric_dollar", "numeric"):
+            mark = "$" if self.paramstyle == "numeric_dollar" else ":"
+            return [f"{mark}{n}" for n in range(start, start + count)]
+        if self.paramstyle in ("format", "pyformat"):
+            return ["%s"] * count
+        raise NotImplementedError(f"paramstyle {self.paramstyle}")
+
+
+def flavor(conn: Connection) -> Flavor:
+    return Flavor(conn.dialect.name, conn.dialect.paramstyle)
+
+
+def sqlite_time(value: datetime) -> str:
+    """A datetime as SQLAlchemy's SQLite dialect stores it (UTC, naive, always with microseconds)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database; use an aware one")
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
+    )
+
+
+def aware_time(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database; use an aware one")
+    return value
+
+
+def parse_sqlite_time(value: str | datetime | None) -> datetime | None:
+    """A stored SQLite datetime back as an aware UTC datetime (the reverse of `sqlite_time`)."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _memo_time(convert: Callable[[datetime], Any]) -> Convert:
+    """Most rows of a batch carry the same `now`: convert each distinct datetime once."""
+    last: list[Any] = [None, None]
+
+    def converted(value: datetime | None) -> Any:
+        if value is None:
+            return None
+        if value is last[0]:
+            return last[1]
+        result = convert(value)
+        last[0], last[1] = value, result
+        return result
+
+    return converted
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _converter(column_type: Any, fl: Flavor) -> Convert | None:
+    if isinstance(column_type, UTCDateTime):
+        return _memo_time(sqlite_time if fl.sqlite else aware_time)
+    if isinstance(column_type, JSON):
+        return _json_text
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    sql: str
+    columns: tuple[str, ...]
+    converters: tuple[Convert | None, ...]
+
+    def params(self, rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        pairs = list(zip(self.columns, self.converters, strict=True))
+        return [
+            tuple(row[name] if convert is None else convert(row[name]) for name, convert in pairs)
+            for row in rows
+        ]
+
+
+def _converters(table: Table, columns: Sequence[str], fl: Flavor) -> tuple[Convert | None, ...]:
+    return tuple(_converter(table.c[_known(table, name)].type, fl) for name in columns)
+
+
+def _known(table: Table, name: str) -> str:
+    """`name`, once it is known to be one of the table's columns: only those reach SQL text here."""
+    if name not in table.c:
+        raise KeyError(f"{table.name} has no column {name!r}")
+    return name
+
+
+@lru_cache(maxsize=256)
+def _insert_plan(table: Table, columns: tuple[str, ...], fl: Flavor) -> _Plan:
+    given = set(columns)
+    for column in table.columns:
+        default = column.default
+        if column.name not in given and default is not None and not column.primary_key:
+            raise ValueError(f"{table.name}.{column.name} has a Python-side default: give it explicitly")
+    converters = _converters(table, columns, fl)
+    marks = ", ".join(fl.placeholders(len(columns)))
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 - own columns
+    return _Plan(sql, columns, converters)
+
+
+@lru_cache(maxsize=256)
+def _update_plan(table: Table, key: str, columns: tuple[str, ...], fl: Flavor) -> _Plan:
+    every = (*columns, key)
+    converters = _converters(table, every, fl)
+    marks = fl.placeholders(len(every))
+    assignments = ", ".join(f"{name} = {mark}" for name, mark in zip(columns, marks, strict=False))
+    sql = f"UPDATE {table.name} SET {assignments} WHERE {key} = {marks[-1]}"  # noqa: S608 - own columns
+    return _Plan(sql, every, converters)
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT every row (all rows give the same columns) in one driver executemany."""
+    if not rows:
+        return
+    plan = _insert_plan(table, tuple(rows[0]), flavor(conn))
+    conn.exec_driver_sql(plan.sql, plan.params(rows))
+
+
+def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """`UPDATE table SET <the other columns> WHERE key = row[key]` for every row, in one executemany."""
+    if not rows:
+        return
+    columns = tuple(name for name in rows[0] if name != key)
+    plan = _update_plan(table, key, columns, flavor(conn))
+    conn.exec_driver_sql(plan.sql, plan.params(rows))
+
+
+def padded(values: Iterable[Any]) -> list[Any]:
+    """`values` (deduplicated) padded to a power of two with its last value (see the module docstring)."""
+    unique = list(dict.fromkeys(values))
+    if not unique:
+        return unique
+    size = 1
+    while size < len(unique):
+        size *= 2
+    return unique + [unique[-1]] * (size - len(unique))
+
+
+def select_in(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    column: str,
+    values: Iterable[Any],
+    equal: Mapping[str, Any] | None = None,
+    *,
+    suffix: str = "",
+) -> list[tuple[Any, ...]]:
+    """`SELECT columns FROM table WHERE <equal...> AND column IN values`, as plain tuples.
+
+    Values come back as the driver gives them: only select columns that need no decoding (ids,
+    strings), or decode them with `decode_json` / `parse_sqlite_time`."""
+    fixed = dict(equal or {})
+    for name in (*columns, column, *fixed):
+        _known(table, name)
+    wanted = padded(values)
+    if not wanted:
+        return []
+    fl = flavor(conn)
+    marks = fl.placeholders(len(fixed) + len(wanted))
+    where = [f"{name} = {mark}" for name, mark in zip(fixed, marks, strict=False)]
+    where.append(f"{column} IN ({', '.join(marks[len(fixed) :])})")
+    sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {' AND '.join(where)}{suffix}"  # noqa: S608
+    return [tuple(row) for row in conn.exec_driver_sql(sql, (*fixed.values(), *wanted))]
+
+
+def fetch(conn: Connection, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run one plain SELECT written with `?` placeholders, on any dialect; datetimes in `params` are
+    stored-format converted. For hot questions whose statement building would cost more than the
+    database's answer (SQLAlchemy builds and caches a `select()` in ~100 µs, the driver runs it in ~30)."""
+    fl = flavor(conn)
+    if fl.paramstyle != "qmark":
+        pieces = sql.split("?")
+        marks = fl.placeholders(len(pieces) - 1)
+        sql = pieces[0] + "".join(mark + piece for mark, piece in zip(marks, pieces[1:], strict=True))
+    time = sqlite_time if fl.sqlite else aware_time
+    values = tuple(time(p) if isinstance(p, datetime) else p for p in params)
+    return [tuple(row) for row in conn.exec_driver_sql(sql, values)]
+
+
+def decode_json(conn: Connection, value: Any) -> Any:
+    """A JSON column's value as read by `select_in`: SQLite gives text, asyncpg already decoded it."""
+    return json.loads(value) if isinstance(value, str) and conn.dialect.name == "sqlite" else value
