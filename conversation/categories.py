@@ -87,30 +87,41 @@ def _keyword_words(token: str) -> frozenset[str]:
     return frozenset(k for k in _FUZZY.candidates(token) if _token_matches(token, k))
 
 
-def _phrase_at(tokens: list[str], start: int, phrase: tuple[str, ...]) -> bool:
-    if start + len(phrase) > len(tokens):
-        return False
-    return all(part in _keyword_words(tokens[start + i]) for i, part in enumerate(phrase))
+# Per category, once: its phrases longest first, and every word in them (a text that shares no
+# word with a category scores nothing there, without trying its phrases).
+_LONGEST_FIRST: dict[str, tuple[tuple[str, ...], ...]] = {c.slug: c.by_length for c in CATEGORIES}
+_WORDS_OF: dict[str, frozenset[str]] = {
+    c.slug: frozenset(word for phrase in c.keywords for word in phrase) for c in CATEGORIES
+}
 
 
-def _score(tokens: list[str], category: Category, present: frozenset[str] | None = None) -> float:
+def _evidence(tokens: list[str]) -> tuple[list[frozenset[str]], frozenset[str]]:
+    """The keyword words each token stands for, and all of them together (read once per text, for
+    every category)."""
+    stands_for = [_keyword_words(t) for t in tokens]
+    return stands_for, frozenset().union(*stands_for)
+
+
+def _score(stands_for: list[frozenset[str]], present: frozenset[str], category: Category) -> float:
     """Sum of keyword weights found; each position counts once, for the longest phrase there.
 
     `present` (the keyword words the text contains) skips phrases that cannot match.
     """
-    if present is None:
-        present = frozenset().union(*(_keyword_words(t) for t in tokens))
-    used: set[int] = set()
+    if present.isdisjoint(_WORDS_OF[category.slug]):
+        return 0.0
+    used = [False] * len(stands_for)
     score = 0.0
-    for phrase in category.by_length:
+    for phrase in _LONGEST_FIRST[category.slug]:
         if not present.issuperset(phrase):
             continue
-        for start in range(len(tokens)):
-            span = set(range(start, start + len(phrase)))
-            if span & used or not _phrase_at(tokens, start, phrase):
+        size = len(phrase)
+        for start in range(len(stands_for) - size + 1):
+            if any(used[start : start + size]) or not all(
+                part in stands_for[start + i] for i, part in enumerate(phrase)
+            ):
                 continue
-            used |= span
-            score += 1.0 + 0.75 * (len(phrase) - 1)
+            used[start : start + size] = [True] * size
+            score += 1.0 + 0.75 * (size - 1)
     return score
 
 
@@ -121,10 +132,9 @@ def suggest(text: str) -> Suggestion:
     Confidence grows with the evidence for the winner and shrinks with the runner-up's: a single
     weak word gives about 0.6, a clear phrase 0.75+, two categories tied 0.5 or less.
     """
-    tokens = words(text)
-    present = frozenset().union(*(_keyword_words(t) for t in tokens))
+    stands_for, present = _evidence(words(text))
     scores = sorted(
-        ((_score(tokens, c, present), c.slug) for c in CATEGORIES if c.keywords),
+        ((_score(stands_for, present, c), c.slug) for c in CATEGORIES if c.keywords),
         key=lambda pair: -pair[0],
     )
     best, slug = scores[0] if scores else (0.0, FALLBACK)
@@ -155,7 +165,7 @@ def key_clause(text: str, slug: str | None) -> str:
     category = BY_SLUG.get(slug or FALLBACK)
     if category is not None and category.keywords:
         for part in parts:
-            if _score(words(part), category) > 0:
+            if _score(*_evidence(words(part)), category) > 0:
                 return part
     return parts[0] if parts else text.strip()
 

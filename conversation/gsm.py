@@ -7,6 +7,7 @@ citizen's text, so that text is transliterated to GSM-7 before it is put into a 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 SEGMENT = 160
@@ -34,14 +35,21 @@ _REPLACEMENTS = {
 }
 
 
+CHARSET = BASIC | EXTENSION
+_EXTENSION_CHAR = re.compile("[" + re.escape("".join(sorted(EXTENSION))) + "]")
+
+
 def is_gsm7(text: str) -> bool:
     """True when every character is in the GSM-7 basic set or its extension table."""
-    return all(ch in BASIC or ch in EXTENSION for ch in text)
+    return CHARSET.issuperset(text)
 
 
 def septets(text: str) -> int:
-    """Length in septets: extension characters (`€`, `[`, `{`, ...) take an escape plus the char."""
-    return sum(2 if ch in EXTENSION else 1 for ch in text)
+    """Length in septets: extension characters (`€`, `[`, `{`, ...) take an escape plus the char.
+
+    Counted by one regex scan: every reply is measured, often several times while it is fitted.
+    """
+    return len(text) + len(_EXTENSION_CHAR.findall(text))
 
 
 def fits_one_segment(text: str) -> bool:
@@ -51,14 +59,17 @@ def fits_one_segment(text: str) -> bool:
 
 def to_gsm7(text: str) -> str:
     """Transliterate to GSM-7: curly quotes and dashes to ASCII, accents dropped, the rest removed."""
+    if CHARSET.issuperset(text):
+        # Nothing to transliterate (most texts): only the spaces to tidy.
+        return " ".join(text.split())
     out: list[str] = []
     for ch in text:
-        if ch in BASIC or ch in EXTENSION:
+        if ch in CHARSET:
             out.append(ch)
             continue
         if ch in _REPLACEMENTS:
             out.append(_REPLACEMENTS[ch])
             continue
         base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-        out.append("".join(c for c in base if c in BASIC or c in EXTENSION))
+        out.append("".join(c for c in base if c in CHARSET))
     return " ".join("".join(out).split())

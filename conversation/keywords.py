@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 from conversation.text import close_to, fold
@@ -17,6 +18,8 @@ from conversation.text import close_to, fold
 _CAMEL_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _SEPARATOR = r"[\s_\-.]*"
 _AFTER = r"[\s:;,.\-–—!]*"
+_FIRST_WORD = re.compile(r"\s*[#@]?([A-Za-z]+)[\s:;,.\-]*")
+_BLANKS = re.compile(r"[ \t]+")
 
 
 def _parts(keyword: str) -> list[str]:
@@ -25,31 +28,50 @@ def _parts(keyword: str) -> list[str]:
     return [p.lower() for p in found] if found else [keyword.lower()]
 
 
+@dataclass(frozen=True, slots=True)
+class _Keywords:
+    """One configured keyword list, compiled once (`strip_keyword` runs on every message)."""
+
+    # (keyword, hashtag-anywhere pattern), longest keyword first: the order keywords are tried in.
+    hashtags: tuple[tuple[str, re.Pattern[str]], ...]
+    # Every keyword's leading pattern in that order, as one alternation: at the start of the text
+    # the first alternative that matches wins, as trying them one by one would. Each alternative
+    # is a named group; `by_group` says whose it is.
+    leading: re.Pattern[str] | None
+    by_group: dict[str, str]
+    # (keyword, folded) for the compound keywords long enough to tolerate a typo.
+    fuzzy: tuple[tuple[str, str], ...]
+
+
 @lru_cache(maxsize=64)
-def _compile(keywords: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...]:
-    """One (keyword, leading pattern, hashtag-anywhere pattern) per keyword, longest first."""
-    compiled = []
+def _compile(keywords: tuple[str, ...]) -> _Keywords:
+    hashtags: list[tuple[str, re.Pattern[str]]] = []
+    alternatives: list[str] = []
+    by_group: dict[str, str] = {}
     for keyword in sorted({k for k in keywords if k.strip()}, key=lambda k: (-len(k), k)):
         parts = _parts(keyword.strip())
         body = _SEPARATOR.join(re.escape(p) for p in parts)
         # A compound keyword may be glued to the text ("LaporHendijalan"); a single word like
         # "Lapor" must end at a word boundary, or "Laporan saya..." would lose its first letters.
         tail = "" if len(parts) > 1 else r"(?![a-z0-9])"
-        leading = re.compile(r"^\s*[#@]?\s*" + body + tail + _AFTER, re.IGNORECASE)
+        group = f"k{len(alternatives)}"
+        by_group[group] = keyword
+        alternatives.append(f"(?P<{group}>" + r"^\s*[#@]?\s*" + body + tail + _AFTER + ")")
         hashtag = re.compile(r"(?<![\w#])#" + body + r"(?![a-z0-9])" + _AFTER, re.IGNORECASE)
-        compiled.append((keyword, leading, hashtag))
-    return tuple(compiled)
+        hashtags.append((keyword, hashtag))
+    leading = re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
+    fuzzy = tuple((k, fold(k)) for k in keywords if len(fold(k)) >= 8)
+    return _Keywords(tuple(hashtags), leading, by_group, fuzzy)
 
 
-def _fuzzy_leading(text: str, keywords: Iterable[str]) -> tuple[str, str] | None:
+def _fuzzy_leading(text: str, compiled: _Keywords) -> tuple[str, str] | None:
     """`LaporHendy aspal rusak`: a first word within a typo or two of a compound keyword."""
-    match = re.match(r"\s*[#@]?([A-Za-z]+)[\s:;,.\-]*", text)
+    match = _FIRST_WORD.match(text)
     if not match:
         return None
     first = fold(match.group(1))
-    for keyword in keywords:
-        target = fold(keyword)
-        if len(target) >= 8 and close_to(first, target):
+    for keyword, target in compiled.fuzzy:
+        if close_to(first, target):
             return keyword, text[match.end() :]
     return None
 
@@ -61,26 +83,28 @@ def strip_keyword(text: str, keywords: Iterable[str]) -> tuple[str | None, str]:
     hashtag form is also removed from anywhere in the text (tweets put it last). Free text without a
     keyword comes back unchanged (stripped) with None: it is a complaint too.
     """
-    keyword_tuple = tuple(keywords)
-    for keyword, leading, _hashtag in _compile(keyword_tuple):
-        match = leading.match(text)
-        if match:
-            rest = text[match.end() :]
-            return keyword, _tidy(_remove_hashtags(rest, keyword_tuple))
-    for keyword, _leading, hashtag in _compile(keyword_tuple):
-        if hashtag.search(text):
-            return keyword, _tidy(_remove_hashtags(text, keyword_tuple))
-    fuzzy = _fuzzy_leading(text, keyword_tuple)
+    compiled = _compile(tuple(keywords))
+    match = compiled.leading.match(text) if compiled.leading is not None else None
+    if match:
+        keyword = compiled.by_group[match.lastgroup or ""]
+        return keyword, _tidy(_remove_hashtags(text[match.end() :], compiled))
+    if "#" in text:  # every hashtag form starts with one
+        for keyword, hashtag in compiled.hashtags:
+            if hashtag.search(text):
+                return keyword, _tidy(_remove_hashtags(text, compiled))
+    fuzzy = _fuzzy_leading(text, compiled)
     if fuzzy is not None:
         return fuzzy[0], _tidy(fuzzy[1])
     return None, text.strip()
 
 
-def _remove_hashtags(text: str, keywords: tuple[str, ...]) -> str:
-    for _keyword, _leading, hashtag in _compile(keywords):
+def _remove_hashtags(text: str, compiled: _Keywords) -> str:
+    if "#" not in text:
+        return text
+    for _keyword, hashtag in compiled.hashtags:
         text = hashtag.sub(" ", text)
     return text
 
 
 def _tidy(text: str) -> str:
-    return re.sub(r"[ \t]+", " ", text).strip()
+    return _BLANKS.sub(" ", text).strip()

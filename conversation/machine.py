@@ -17,6 +17,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from conversation import api
@@ -116,8 +117,10 @@ def timer_at(state: ConversationState, settings: api.Settings) -> datetime | Non
 # ---- turns -----------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)
 def _meaningful(text: str) -> bool:
-    """Words that can describe a problem (not only emoji, punctuation, a greeting or thanks)."""
+    """Words that can describe a problem (not only emoji, punctuation, a greeting or thanks).
+    Cached: a step asks it of the same text up to three times."""
     return has_letters(text) and bool(words(text)) and not is_greeting(text) and not is_thanks(text)
 
 
@@ -194,8 +197,9 @@ def _on_idle_turn(run: _Step, turn: api.Turn, text: str, keyword: str | None) ->
         else:
             run.say("welcome")
         return
+    fingerprint = fold_text(text)
     for filed in state.filed:
-        if fold_text(text) == filed.fingerprint and turn.at - filed.at <= ALREADY_FILED_WINDOW:
+        if fingerprint == filed.fingerprint and turn.at - filed.at <= ALREADY_FILED_WINDOW:
             run.say("already_filed", code=filed.code)
             return
     recent = state.filed[0] if state.filed else None

@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from conversation.text import distance, fold, wordset
 
@@ -53,11 +54,18 @@ _ABBREVIATIONS = frozenset({"jl", "jln", "gg", "kel", "kec", "no", "rt", "rw", "
 _RT_RW = re.compile(r"^(rt|rw)[.\-:]?\d{1,3}(/(rw)?[.\-:]?\d{1,3})?$")
 _NUMBER = re.compile(r"^(no\.?)?\d{1,4}[a-z]?(/\d{1,4})?$")
 MAX_SPAN = 14
+# Tidying the text left once the place phrases are cut out.
+_INTRO_BEFORE_PLACE = re.compile(r"\b(di|at|on|in)\s*$", re.IGNORECASE)
+_DANGLING_INTRO = re.compile(r"\b(di|at|on|in|near)\b(?=\s*([,.;!?]|$))", re.IGNORECASE)
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([,.;!?])")
+_SPACES = re.compile(r"\s+")
+_DIGIT_AFTER_RT = re.compile(r"^[.:]?\d")
 _DANGLING = RELATIVE_WORDS | {"di", "ke", "the", "of", "dan"}
 
 
-@dataclass(frozen=True, slots=True)
-class _Tok:
+class _Tok(NamedTuple):
+    """A token of the text; a named tuple because a message makes dozens of them."""
+
     raw: str
     norm: str
     start: int
@@ -91,13 +99,16 @@ def _load_names() -> tuple[dict[tuple[str, ...], str], tuple[str, ...]]:
 KNOWN_NAMES, KECAMATAN = _load_names()
 _LONGEST_NAME = max(len(k) for k in KNOWN_NAMES)
 _SINGLE_NAMES = tuple(k[0] for k in KNOWN_NAMES if len(k) == 1 and len(k[0]) >= 6)
+# The words a known name can start with: most tokens are not one, and need no longer look-up.
+_NAME_STARTS = frozenset(k[0] for k in KNOWN_NAMES)
+_HARD_STOPS = frozenset(",;!?\n()")
 
 
 def _tokens(text: str) -> list[_Tok]:
     toks = []
     for match in _TOKEN.finditer(text):
         raw = match.group(0)
-        hard = raw in ",;!?\n()"
+        hard = raw in _HARD_STOPS
         norm = fold(raw).strip(".-'")
         ends = raw.endswith(".") and norm not in _ABBREVIATIONS
         toks.append(_Tok(raw, norm, match.start(), match.end(), hard, ends))
@@ -106,6 +117,8 @@ def _tokens(text: str) -> list[_Tok]:
 
 def _known_name_at(toks: list[_Tok], i: int) -> int:
     """Length in tokens of a known Semarang place name starting at token i (0 if none)."""
+    if toks[i].norm not in _NAME_STARTS:
+        return 1 if _near_single_name(toks[i].norm) else 0
     for size in range(min(_LONGEST_NAME, len(toks) - i), 0, -1):
         key = tuple(t.norm for t in toks[i : i + size])
         if key in KNOWN_NAMES:
@@ -123,7 +136,7 @@ def _is_rt_rw(toks: list[_Tok], i: int) -> bool:
     norm = toks[i].norm
     if _RT_RW.match(norm):
         return True
-    return norm in ("rt", "rw") and i + 1 < len(toks) and bool(re.match(r"^[.:]?\d", toks[i + 1].norm))
+    return norm in ("rt", "rw") and i + 1 < len(toks) and bool(_DIGIT_AFTER_RT.match(toks[i + 1].norm))
 
 
 def _usable_after(toks: list[_Tok], i: int) -> bool:
@@ -224,13 +237,13 @@ def find_place(text: str) -> PlaceMatch | None:
     cursor = 0
     for first, end in spans:
         before = text[cursor : toks[first].start]
-        rest_parts.append(re.sub(r"\b(di|at|on|in)\s*$", "", before, flags=re.IGNORECASE))
+        rest_parts.append(_INTRO_BEFORE_PLACE.sub("", before))
         cursor = toks[end - 1].end
     rest_parts.append(text[cursor:])
-    rest = re.sub(r"\s+", " ", " ".join(rest_parts)).strip()
-    rest = re.sub(r"\b(di|at|on|in|near)\b(?=\s*([,.;!?]|$))", "", rest, flags=re.IGNORECASE)
-    rest = re.sub(r"\s+([,.;!?])", r"\1", rest)
-    rest = re.sub(r"\s+", " ", rest).strip(" ,.")
+    rest = _SPACES.sub(" ", " ".join(rest_parts)).strip()
+    rest = _DANGLING_INTRO.sub("", rest)
+    rest = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", rest)
+    rest = _SPACES.sub(" ", rest).strip(" ,.")
     return PlaceMatch(text=", ".join(pieces), rest=rest)
 
 
@@ -238,6 +251,8 @@ def kecamatan_of(text: str) -> str | None:
     """The canonical kecamatan named in `text`, if any (for the dashboard's area filter)."""
     toks = _tokens(text)
     for i in range(len(toks)):
+        if toks[i].norm not in _NAME_STARTS:
+            continue
         for size in range(min(_LONGEST_NAME, len(toks) - i), 0, -1):
             key = tuple(t.norm for t in toks[i : i + size])
             name = KNOWN_NAMES.get(key)

@@ -167,7 +167,7 @@ def _opt_str(raw: Mapping[str, Any], key: str) -> str | None:
 
 def _bool(raw: Mapping[str, Any], key: str) -> bool:
     value = raw.get(key, False)
-    if not isinstance(value, bool):
+    if value is not True and value is not False:  # the only two bools, checked without isinstance
         raise _Invalid(key)
     return value
 
@@ -183,7 +183,7 @@ def _float(raw: Mapping[str, Any], key: str, low: float, high: float) -> float |
     value = raw.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise _Invalid(key)
     if not low <= float(value) <= high:
         raise _Invalid(key)

@@ -30,7 +30,14 @@ def fold(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """The folded alphanumeric words of `text` (punctuation and emoji dropped)."""
-    return _WORD.findall(fold(text))
+    return list(_words(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _words(text: str) -> tuple[str, ...]:
+    """Cached (as a tuple, so no caller can change it): a step asks for the words of the same
+    message in every recogniser."""
+    return tuple(_WORD.findall(fold(text)))
 
 
 def wordset(text: str) -> frozenset[str]:
