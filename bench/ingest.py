@@ -177,7 +177,16 @@ def write_wrk_script(requests: list[tuple[str, str]], folder: Path) -> Path:
     return script
 
 
-def run_wrk(url: str, script: Path, duration: float, connections: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(url: str, script: Path, duration: float, connections: int, pid: int) -> dict[str, float]:
+    """One wrk run, plus the server's CPU per request: on a busy machine the req/s move with
+    everyone's load, the CPU a request costs much less."""
+    cpu_before = cpu_seconds(pid)
     out = subprocess.run(
         [
             "wrk",
@@ -193,7 +202,9 @@ def run_wrk(url: str, script: Path, duration: float, connections: int) -> dict[s
         text=True,
         check=True,
     ).stdout
-    return parse_wrk(out)
+    result = parse_wrk(out)
+    result["cpu_ms"] = 1000 * (cpu_seconds(pid) - cpu_before) / max(1, result["requests"])
+    return result
 
 
 def parse_wrk(out: str) -> dict[str, float]:
@@ -324,7 +335,8 @@ def main() -> None:
         wait_healthy(bare_url)
         bare_script = write_wrk_script(signed_requests(bare_url + PATH, 20_000, 1), folder)
         bare_results = [
-            run_wrk(bare_url, bare_script, args.duration, args.connections) for _ in range(args.runs)
+            run_wrk(bare_url, bare_script, args.duration, args.connections, bare.proc.pid)
+            for _ in range(args.runs)
         ]
         bare_rate = run_rate(
             bare_url, signed_requests(bare_url + PATH, int(args.rate * 5), 2), args.rate, 5, folder
@@ -340,7 +352,7 @@ def main() -> None:
         gw_results = []
         for run in range(args.runs):
             script = write_wrk_script(signed_requests(gw_url + PATH, per_run, 100 + run), folder)
-            result = run_wrk(gw_url, script, args.duration, args.connections)
+            result = run_wrk(gw_url, script, args.duration, args.connections, gateway.proc.pid)
             if result["requests"] > per_run:
                 print(f"warning: run {run} sent {result['requests']} > {per_run} distinct webhooks")
             gw_results.append(result)
@@ -359,7 +371,7 @@ def main() -> None:
         f"\nIngest benchmark ({args.runs} x {args.duration:.0f}s wrk runs, {args.connections} connections, "
         f"SQLite synchronous={args.synchronous}; medians)"
     )
-    print(f"{'':28}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    print(f"{'':28}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU ms/req':>12}")
     for name, results in (
         ("bare aiohttp (form+TwiML)", bare_results),
         ("lapor gateway (full path)", gw_results),
@@ -367,8 +379,11 @@ def main() -> None:
         print(
             f"{name:28}{median(results, 'rps'):10.0f}{median(results, 'p50_ms'):9.2f}"
             f"{median(results, 'p99_ms'):9.2f}{sum(r['errors'] for r in results):8.0f}"
+            f"{median(results, 'cpu_ms'):12.3f}"
         )
     print(f"ratio gateway / bare: {gw_rps / bare_rps:.1%}  (target >= 25%)")
+    cpu_ratio = median(bare_results, "cpu_ms") / median(gw_results, "cpu_ms")
+    print(f"CPU per request, bare / gateway: {cpu_ratio:.1%} (the same ratio, less moved by other load)")
     print(f"\nFixed rate {args.rate:.0f} msg/s for 5 s (open loop, latency from scheduled send time)")
     for name, result in (("bare aiohttp", bare_rate), ("lapor gateway", gw_rate)):
         print(

@@ -48,6 +48,7 @@ from bench.ingest import (  # noqa: E402
     BARE_SERVER,
     PATH,
     Server,
+    cpu_seconds,
     free_port,
     parse_wrk,
     signed_requests,
@@ -99,12 +100,6 @@ def write_wrk_script(requests: list[tuple[str, str]], ports: list[int], folder: 
         "end\n"
     )
     return script
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy() -> tuple[float, float]:
