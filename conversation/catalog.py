@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 
@@ -78,26 +79,32 @@ def render(lang: str, key: str, /, **params: object) -> str:
     rendered = text.format_map(values)
     if septets(rendered) <= SEGMENT:
         return rendered
-    shrinkable = sorted(
-        (n for n in SHRINKABLE if n in values and f"{{{n}}}" in text), key=lambda n: septets(values[n])
-    )
+    shrinkable = sorted((n for n in _shrinkable_in(text) if n in values), key=lambda n: septets(values[n]))
     if not shrinkable:
         return rendered
     # Share what the fixed text leaves over fairly: short fill-ins stay whole, long ones share the rest.
     budget = SEGMENT - septets(text.format_map({**values, **dict.fromkeys(shrinkable, "")}))
     for index, name in enumerate(shrinkable):
         share = max(budget // (len(shrinkable) - index), 0)
-        values[name] = _cut(values[name], share)
-        budget -= septets(values[name])
+        values[name], size = _cut(values[name], share)
+        budget -= size
     return text.format_map(values)
 
 
-def _cut(value: str, room: int) -> str:
-    """`value` within `room` septets, cut at a word with '...' (extension characters count double)."""
+@lru_cache(maxsize=256)
+def _shrinkable_in(text: str) -> tuple[str, ...]:
+    """The `SHRINKABLE` placeholders a template has, in `SHRINKABLE` order (read once a template)."""
+    return tuple(name for name in SHRINKABLE if f"{{{name}}}" in text)
+
+
+def _cut(value: str, room: int) -> tuple[str, int]:
+    """`value` within `room` septets, cut at a word with '...' (extension characters count double),
+    and its length in septets."""
     limit = room
     cut = shorten(value, limit)
-    while septets(cut) > room and limit > 0:
+    size = septets(cut)
+    while size > room and limit > 0:
         limit -= 1
         cut = shorten(value, limit)
-    return cut if septets(cut) <= room else ""
-
+        size = septets(cut)
+    return (cut, size) if size <= room else ("", 0)

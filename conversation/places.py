@@ -14,7 +14,6 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
 
 from conversation.text import distance, fold, wordset
 
@@ -63,15 +62,18 @@ _DIGIT_AFTER_RT = re.compile(r"^[.:]?\d")
 _DANGLING = RELATIVE_WORDS | {"di", "ke", "the", "of", "dan"}
 
 
-class _Tok(NamedTuple):
-    """A token of the text; a named tuple because a message makes dozens of them."""
+@dataclass(slots=True)
+class _Tok:
+    """A token of the text. Not frozen: a message makes dozens, and a frozen dataclass is several
+    times slower to build; nothing changes one once `_tokens` made it."""
 
     raw: str
     norm: str
-    start: int
-    end: int
     hard_stop: bool
     ends_sentence: bool
+    may_start: bool  # the word could begin a place phrase (`_span_start` decides)
+    start: int
+    end: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,17 +104,34 @@ _SINGLE_NAMES = tuple(k[0] for k in KNOWN_NAMES if len(k) == 1 and len(k[0]) >= 
 # The words a known name can start with: most tokens are not one, and need no longer look-up.
 _NAME_STARTS = frozenset(k[0] for k in KNOWN_NAMES)
 _HARD_STOPS = frozenset(",;!?\n()")
+# Words that begin a place phrase by themselves or with what follows (see `_span_start`).
+_MARKERS = STREET_WORDS | RELATIVE_WORDS | ENGLISH_INTRO | _NAME_STARTS | {"di", "rt", "rw"}
 
 
 def _tokens(text: str) -> list[_Tok]:
     toks = []
     for match in _TOKEN.finditer(text):
         raw = match.group(0)
-        hard = raw in _HARD_STOPS
-        norm = fold(raw).strip(".-'")
-        ends = raw.endswith(".") and norm not in _ABBREVIATIONS
-        toks.append(_Tok(raw, norm, match.start(), match.end(), hard, ends))
+        toks.append(_Tok(raw, *_read_token(raw), match.start(), match.end()))
     return toks
+
+
+@lru_cache(maxsize=8192)
+def _read_token(raw: str) -> tuple[str, bool, bool, bool]:
+    """What a token says whatever text it is in: (folded form, hard stop, ends a sentence, may
+    start a place). Cached: the same words recur in every message.
+
+    "May start" holds for every word some branch of `_span_start` accepts before looking at the
+    next words, so a word without it is passed over at once (most words of a message).
+    """
+    norm = fold(raw).strip(".-'")
+    hard = raw in _HARD_STOPS
+    may_start = (
+        bool(norm)
+        and not hard
+        and (norm in _MARKERS or raw[:1].isupper() or bool(_RT_RW.match(norm)) or _near_single_name(norm))
+    )
+    return norm, hard, raw.endswith(".") and norm not in _ABBREVIATIONS, may_start
 
 
 def _known_name_at(toks: list[_Tok], i: int) -> int:
@@ -161,7 +180,7 @@ def _span_start(toks: list[_Tok], i: int) -> tuple[int, int] | None:
     """(first token, tokens the marker itself covers) when a place phrase starts at token i."""
     tok = toks[i]
     norm = tok.norm
-    if tok.hard_stop or not norm:
+    if not tok.may_start:  # also a hard stop or an empty word
         return None
     if _is_rt_rw(toks, i):
         return i, 1

@@ -75,9 +75,6 @@ class Filed:
     # read and written at every step, and formatting ten aware times costs more than the rest.
     at_text: str = field(default="", compare=False, repr=False)
 
-    def at_iso(self) -> str:
-        return self.at_text or self.at.isoformat()
-
 
 @dataclass
 class ConversationState:
@@ -121,7 +118,8 @@ def dump(state: ConversationState, stage: Stage) -> dict[str, Any]:
         "reminded": state.reminded,
         "last_fingerprint": state.last_fingerprint,
         "last_turn_at": last_activity if same else _time(state.last_turn_at),
-        "filed": [{"code": f.code, "at": f.at_iso(), "fingerprint": f.fingerprint} for f in state.filed],
+        "filed": [{"code": f.code, "at": f.at_text or f.at.isoformat(), "fingerprint": f.fingerprint}
+                  for f in state.filed],
         "draft": None
         if draft is None
         else {
@@ -265,15 +263,23 @@ def _load_draft(raw: Mapping[str, Any]) -> DraftState:
     )
 
 
-def _load_filed(item: Any) -> Filed:
-    entry = _mapping(item, "filed")
-    code, at, fingerprint = entry.get("code", ""), entry.get("at"), entry.get("fingerprint", "")
-    if type(code) is not str or type(at) is not str or type(fingerprint) is not str:
-        # The slow path, only to name the bad field (or accept a str subclass).
-        code, fingerprint = _str(entry, "code"), _str(entry, "fingerprint")
+def _load_filed(items: list[Any]) -> list[Filed]:
+    """The filed entries; a reporter's whole list is read at every step, so a plain entry (a dict
+    of three strings, what `dump` writes) is read inline and only anything else goes the long way."""
+    filed = []
+    for item in items:
+        if type(item) is dict:
+            code, at, fingerprint = item.get("code", ""), item.get("at"), item.get("fingerprint", "")
+            if type(code) is str and type(at) is str and type(fingerprint) is str:
+                filed.append(_filed(code, at, fingerprint))
+                continue
+        entry = _mapping(item, "filed")
+        code = _str(entry, "code")
+        at = entry.get("at")
         if not isinstance(at, str):
             raise _Invalid("at")
-    return _filed(code, at, fingerprint)
+        filed.append(_filed(code, at, _str(entry, "fingerprint")))
+    return filed
 
 
 @lru_cache(maxsize=4096)
@@ -292,9 +298,7 @@ def _load(raw: Mapping[str, Any]) -> ConversationState:
     language = _str(raw, "language", "id")
     if language not in CATALOGS:
         raise _Invalid("language")
-    filed = []
-    for item in _list(raw.get("filed", []), "filed")[:MAX_FILED]:
-        filed.append(_load_filed(item))
+    filed = _load_filed(_list(raw.get("filed", []), "filed")[:MAX_FILED])
     draft_raw = raw.get("draft")
     return ConversationState(
         language=language,
