@@ -17,7 +17,8 @@ postgresql://root@127.0.0.1:5432/test). Run from the project root:
    rows of other tables per complaint.
    With `--backfill`, the database then goes back to revision 0005 (column and index dropped) and
    the upgrade to head is timed: migration 0006 recognising every complaint's kecamatan again. The
-   counts per kecamatan must come out as seeded; the table is vacuumed afterwards.
+   counts per kecamatan must come out as seeded. Then `VACUUM FULL complaints` (PostgreSQL), timed
+   too, as docs/DEPLOY.md says to run after 0006.
 2. Starts `lapor serve` on it, creates an admin and a `dpu` officer with `lapor user add`, logs both
    in through the login form.
 3. Times `--samples` rounds of every request below, sequentially, interleaved (so a noisy moment
@@ -357,8 +358,9 @@ async def seed(url: str, complaints: int) -> float:
 
 
 async def time_backfill(url: str, *, seeded: bool = True) -> float:
-    """Back to revision 0005 (if `seeded` at head), then the timed upgrade to head (0006 backfills);
-    returns its seconds. A seeded database's counts per kecamatan must come out as seeded."""
+    """Back to revision 0005 (if `seeded` at head), then the timed upgrade to head (0006 backfills)
+    and VACUUM FULL; returns the upgrade's seconds. A seeded database's counts per kecamatan must
+    come out as seeded."""
     from alembic import command
     from sqlalchemy import func, select, text
 
@@ -389,14 +391,20 @@ async def time_backfill(url: str, *, seeded: bool = True) -> float:
             after = dict((await conn.execute(per_kecamatan)).all())
         if seeded and after != before:
             raise RuntimeError(f"the backfill disagrees with the seed: {before} != {after}")
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("VACUUM ANALYZE complaints" if postgres else "ANALYZE"))
+        named = sum(count for name, count in after.items() if name is not None)
+        print(f"migration 0006 on {sum(after.values()):,} complaints ({named:,} with a kecamatan): "
+              f"{seconds:.1f} s ({engine.dialect.name})", flush=True)  # fmt: skip
+        if postgres:
+            async with engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                size = text("SELECT pg_size_pretty(pg_relation_size('complaints'))")
+                bloated = (await conn.execute(size)).scalar_one()
+                started = time.perf_counter()
+                await conn.execute(text("VACUUM FULL ANALYZE complaints"))
+                print(f"VACUUM FULL complaints: {time.perf_counter() - started:.1f} s, "
+                      f"{bloated} -> {(await conn.execute(size)).scalar_one()}", flush=True)  # fmt: skip
     finally:
         await engine.dispose()
-    named = sum(count for name, count in after.items() if name is not None)
-    print(f"migration 0006 on {sum(after.values()):,} complaints ({named:,} with a kecamatan): "
-          f"{seconds:.1f} s ({engine.dialect.name})", flush=True)  # fmt: skip
     return seconds
 
 

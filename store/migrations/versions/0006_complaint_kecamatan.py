@@ -14,11 +14,13 @@ The index is built after the backfill (one sorted build instead of a million ind
 without a place, or whose place names no kecamatan, stay NULL.
 
 On PostgreSQL an UPDATE writes a new version of each row, so the backfill leaves the table twice its
-size with half of it dead (bench/scale.py at 1,000,000 complaints: 705 MB instead of 354 MB). VACUUM
-frees the space but does not shrink the file, and the planner costs a sequential scan by the file's
-size: the inbox's text search then crossed `jit_above_cost` and took 69 ms instead of 32 ms. So the
-upgrade ends with CLUSTER (a compact copy in list order, indexes rebuilt) and ANALYZE; the ALTER TABLE
-has locked the table until commit anyway. Timings: bench/RESULTS.md section 3.
+size with half of it dead (bench/scale.py at 1,000,000 complaints: 695 MB instead of 354 MB), and
+nothing inside this transaction can compact it: CLUSTER or VACUUM FULL must keep the old versions
+until the transaction that replaced them commits. VACUUM frees the space without shrinking the file,
+and the planner costs a sequential scan by the file's size (the inbox's text search crossed
+`jit_above_cost` and took 69 ms instead of 32 ms). So docs/DEPLOY.md says to run `VACUUM FULL
+complaints` after this upgrade. The upgrade ends with ANALYZE, so the planner knows the new column.
+Timings: bench/RESULTS.md section 3.
 
 Revision ID: 0006
 Revises: 0005
@@ -85,8 +87,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_complaints_kecamatan_created", ["kecamatan", "created_at", "id"], unique=False
         )
-    if op.get_bind().dialect.name == "postgresql":  # see the module docstring
-        op.execute("CLUSTER complaints USING ix_complaints_created")
+    if op.get_bind().dialect.name == "postgresql":
         op.execute("ANALYZE complaints")
 
 
