@@ -130,7 +130,7 @@ def create_app(
         db,
         stepper,
         clock=clock,
-        writers=1 if sqlite else 4,
+        writers=config.intake.writers,
         max_batch=config.intake.max_batch,
         limiter=SenderLimiter(config.intake.sender_per_minute, config.intake.sender_burst),
         addresses=addresses,

@@ -82,6 +82,7 @@ def test_environment_overrides_and_types(tmp_path: Path) -> None:
         ("", {"LAPOR_SIMULATOR__ENABLED": "maybe"}, "simulator.enabled"),
         ("", {"LAPOR_CHANNELS__TWILIO__AUTHTOKEN": "x"}, "channels.twilio.authtoken"),
         ("server = 1\n", {}, "server"),
+        ("", {"LAPOR_INTAKE__WRITERS": "0"}, "intake.writers"),
         ("[server\n", {}, "not valid TOML"),
     ],
 )
