@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from adapters.base import AddressKind
@@ -35,18 +35,25 @@ def unreachable_addresses(
     still finds its (rotated) identity."""
     if not rows:
         return set()
-    table = models.channel_identities
     by_key = {
         (row["to_kind"], book.key(row["to_kind"], book.recipient(row))): (row["to_kind"], row["to_address"])
         for row in rows
     }
     found = conn.execute(
-        select(table.c.kind, table.c.address).where(
-            table.c.unreachable.is_(True),
-            or_(*(and_(table.c.kind == kind, table.c.address == key) for kind, key in by_key)),
-        )
+        _UNREACHABLE,
+        {"kinds": sorted({kind for kind, _ in by_key}), "keys": sorted({key for _, key in by_key})},
     )
-    return {by_key[(kind, key)] for kind, key in found}
+    # Kinds and keys are matched as two lists (one cached statement, on the (kind, address) index);
+    # a key of one kind found under another is not a match.
+    return {by_key[(kind, key)] for kind, key in found if (kind, key) in by_key}
+
+
+_identities = models.channel_identities
+_UNREACHABLE = select(_identities.c.kind, _identities.c.address).where(
+    _identities.c.unreachable.is_(True),
+    _identities.c.kind.in_(bindparam("kinds", expanding=True)),
+    _identities.c.address.in_(bindparam("keys", expanding=True)),
+)
 
 
 def reroute(

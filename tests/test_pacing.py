@@ -1,15 +1,19 @@
-"""Per-channel and per-recipient send rates: the dispatcher claims only what the buckets allow, the
-rest waits its turn in order, and nothing is lost or sent twice."""
+"""Per-channel and per-recipient send rates: the dispatcher claims only what the buckets will allow
+within a quarter second, each send takes its tokens right before it goes (so the provider sees the
+rate, however long rows waited for a free slot), the rest waits its turn in order, and nothing is
+lost or sent twice. Time is a ManualClock shared with the fake provider, so "when the provider saw
+it" is exact."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from gateway.app import DISPATCHER
 from gateway.config import ConfigError
-from gateway.pacing import Pacer, TokenBuckets, parse_rates
+from gateway.pacing import CLAIM_AHEAD_SECONDS, Pacer, TokenBuckets, channel_burst, parse_rates
 from tests.fakes.twilio import FakeTwilio
 from tests.harness import ManualClock, RunningGateway, make_config, sms_in, start_twilio_gateway
 
@@ -17,18 +21,45 @@ SMS_PATH = "/webhooks/twilio/sms"
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
-def test_no_one_second_window_sees_more_than_a_quarter_over_the_rate() -> None:
-    """Providers count messages per second: a claim every 10 ms for 5 s never puts more than 1.25x
-    the rate into any one-second window (a full second's burst would allow 2x)."""
+def busiest_second(times: list[float]) -> int:
+    """The most events in any one-second window."""
+    times = sorted(times)
+    return max((sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times)), default=0)
+
+
+def test_sends_that_take_their_tokens_never_put_more_than_rate_plus_burst_into_one_second() -> None:
+    """Claims reserve ahead every 50 ms; each send takes its tokens when it starts (here, whenever a
+    millisecond tick finds it the oldest reserved row). Providers count per second: no one-second
+    window sees more than the rate plus the bucket's tenth of a second (a full second's burst would
+    allow twice the rate)."""
     pacer = Pacer({"twilio_whatsapp": 80.0}, {})
+    reserved: list[str] = []
     sent: list[float] = []
-    for tick in range(500):
-        moment = T0 + timedelta(milliseconds=10 * tick)
-        while pacer.admit("twilio_whatsapp", f"+62812{len(sent)}", moment):
-            sent.append(tick / 100)
-    busiest = max(sum(1 for t in sent if start / 100 <= t < start / 100 + 1) for start in range(400))
-    assert 80 <= busiest <= 100, busiest
-    assert 390 <= len(sent) <= 420, "80/s over 5 s"
+    for tick in range(5000):
+        moment = T0 + timedelta(milliseconds=tick)
+        if tick % 50 == 0:
+            while pacer.reserve("twilio_whatsapp", f"+62812{len(sent) + len(reserved)}", moment):
+                reserved.append(f"+62812{len(sent) + len(reserved)}")
+        while reserved and pacer.take("twilio_whatsapp", reserved[0], moment):
+            reserved.pop(0)
+            sent.append(tick / 1000)
+    assert busiest_second(sent) <= 80 + channel_burst(80.0), busiest_second(sent)
+    assert 395 <= len(sent) <= 410, "80/s over 5 s"
+    assert len(reserved) <= channel_burst(80.0) + 80 * CLAIM_AHEAD_SECONDS, "a quarter second ahead"
+
+
+def test_a_reservation_is_a_promise_of_the_next_quarter_second_and_can_be_given_back() -> None:
+    pacer = Pacer({"telegram": 4.0}, {"telegram": 1.0})
+    # 1 token in the channel bucket (a tenth of a second of 4/s, at least one) and 1 more to come
+    # within a quarter second; the chat's bucket has its burst of 3.
+    assert [pacer.reserve("telegram", "chat-a", T0) for _ in range(3)] == [True, True, False]
+    assert pacer.take("telegram", "chat-a", T0)
+    assert not pacer.take("telegram", "chat-a", T0), "the second token is not there yet"
+    assert pacer.wait("telegram", "chat-a", T0) == pytest.approx(0.25)
+    pacer.release("telegram", "chat-a")
+    assert pacer.reserve("telegram", "chat-b", T0), "a promise given back can be made to another row"
+    assert pacer.take("telegram", "chat-b", T0 + timedelta(seconds=0.25))
+    assert pacer.take("twilio_sms", "anyone", T0) and pacer.reserve("twilio_sms", "anyone", T0), "no rate"
 
 
 def test_a_bucket_gives_its_burst_then_its_rate() -> None:
@@ -92,9 +123,7 @@ async def test_a_channel_rate_spreads_a_burst_of_replies_over_seconds(
 async def test_a_recipient_rate_holds_back_one_chat_not_the_others(
     database_url: str, fake_twilio: FakeTwilio, clock: ManualClock
 ) -> None:
-    gateway = await paced_gateway(
-        database_url, fake_twilio, clock, OUTBOX__RECIPIENT_RATES="twilio_sms=1"
-    )
+    gateway = await paced_gateway(database_url, fake_twilio, clock, OUTBOX__RECIPIENT_RATES="twilio_sms=1")
     try:
         busy, others = "+6281300000999", [f"+6281300000{i:03d}" for i in range(4)]
         for text in ("LaporHendi lampu mati", "di Jl. Pemuda", "BATAL", "LaporHendi sampah", "di gang 5"):
@@ -112,5 +141,75 @@ async def test_a_recipient_rate_holds_back_one_chat_not_the_others(
         await gateway.app[DISPATCHER].drain()
         assert len(fake_twilio.messages_to(busy)) == 5
         assert len(fake_twilio.sent) == 9
+    finally:
+        await gateway.stop()
+
+
+@pytest.fixture
+async def clocked_twilio(clock: ManualClock) -> AsyncIterator[FakeTwilio]:
+    """The fake Twilio stamping each message with the test's clock: what the provider counts."""
+    async with FakeTwilio(clock=clock) as fake:
+        yield fake
+
+
+def provider_seconds(fake: FakeTwilio, clock: ManualClock, start: datetime) -> list[float]:
+    return [(m["_created"] - start).total_seconds() for m in fake.sent]
+
+
+async def test_sends_waiting_for_a_slot_take_their_tokens_when_they_start_not_when_claimed(
+    database_url: str, clocked_twilio: FakeTwilio, clock: ManualClock
+) -> None:
+    """The provider stops answering for two seconds with all four send slots taken, while the dispatcher
+    keeps claiming. Tokens taken at claim would pile up on the waiting rows and all reach the
+    provider the moment it answers again; taken at the start of each send, they cannot."""
+    gateway = await paced_gateway(
+        database_url,
+        clocked_twilio,
+        clock,
+        OUTBOX__CHANNEL_RATES="twilio_sms=4",
+        OUTBOX__CONCURRENCY="4",
+    )
+    try:
+        senders = [f"+6281300000{i:03d}" for i in range(12)]
+        for sender in senders:
+            await sms_in(gateway, clocked_twilio, sender, "LaporHendi lampu jalan mati")
+        dispatcher = gateway.app[DISPATCHER]
+        start = clock.now
+        clocked_twilio.hold_answers()
+        for _ in range(8):  # two seconds in which nothing is answered
+            await dispatcher.dispatch_once()
+            await clocked_twilio.wait_for_messages(dispatcher.sending)  # at the fake before time moves
+            clock.advance(seconds=0.25)
+        assert len(clocked_twilio.sent) == dispatcher.sending == 4, "every slot taken, nothing else sent"
+        clocked_twilio.release_answers()
+        while len(clocked_twilio.sent) < len(senders) and clock.now < start + timedelta(seconds=10):
+            await dispatcher.drain()
+            clock.advance(seconds=0.25)
+        seconds = provider_seconds(clocked_twilio, clock, start)
+        assert busiest_second(seconds) <= 4 + channel_burst(4.0), seconds
+        assert sorted(m["to"] for m in clocked_twilio.sent) == sorted(senders), "each once, none lost"
+    finally:
+        clocked_twilio.release_answers()
+        await gateway.stop()
+
+
+async def test_a_busy_channel_reaches_the_provider_at_its_rate(
+    database_url: str, clocked_twilio: FakeTwilio, clock: ManualClock
+) -> None:
+    """Forty replies owed on a 10/s channel, the dispatcher driven every 50 ms: the provider's
+    busiest second holds the rate plus the bucket's small burst, and the whole lot takes 4 s."""
+    gateway = await paced_gateway(database_url, clocked_twilio, clock, OUTBOX__CHANNEL_RATES="twilio_sms=10")
+    try:
+        senders = [f"+6281300001{i:03d}" for i in range(40)]
+        for sender in senders:
+            await sms_in(gateway, clocked_twilio, sender, "LaporHendi sampah menumpuk")
+        start = clock.now
+        while len(clocked_twilio.sent) < len(senders) and clock.now < start + timedelta(seconds=10):
+            await gateway.app[DISPATCHER].drain()
+            clock.advance(seconds=0.05)
+        seconds = provider_seconds(clocked_twilio, clock, start)
+        assert busiest_second(seconds) <= 10 + channel_burst(10.0), seconds
+        assert 3.5 <= max(seconds) <= 4.0, max(seconds)
+        assert len(clocked_twilio.sent) == len(senders)
     finally:
         await gateway.stop()

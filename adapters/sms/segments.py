@@ -33,8 +33,11 @@ UCS2_ELLIPSIS = "…"
 """`…` is not in GSM-7: using it would turn a whole GSM-7 message into UCS-2."""
 
 
+GSM7_ALL = GSM7_BASIC | GSM7_EXTENSION
+
+
 def is_gsm7(text: str) -> bool:
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    return GSM7_ALL.issuperset(text)
 
 
 def encoding(text: str) -> str:
@@ -50,9 +53,12 @@ def char_units(ch: str, enc: str) -> int:
 
 
 def units(text: str, enc: str | None = None) -> int:
-    """Length of `text` in its encoding's units."""
+    """Length of `text` in its encoding's units (what `char_units` adds up, counted in C: every SMS
+    sent is measured several times while it is fitted)."""
     enc = enc or encoding(text)
-    return sum(char_units(ch, enc) for ch in text)
+    if enc == GSM7:
+        return len(text) + sum(map(text.count, GSM7_EXTENSION))
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def split(text: str) -> list[str]:

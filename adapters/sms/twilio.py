@@ -5,9 +5,9 @@ Messages REST resource, the same status callbacks; only the address prefix (`wha
 and the channel name differ. So everything Twilio-specific lives here once:
 
 - `verify_twilio_request` / `parse_inbound_form` / `parse_status_form`: webhook side;
-- `TwilioMessaging`: sending and looking up messages through twilio's own REST client, on its aiohttp
-  based async HTTP client (never a blocking call on the event loop), pointed at `api_base` so a local
-  fake can stand in for Twilio;
+- `TwilioMessaging`: sending and looking up messages through twilio's own REST client, on a lean
+  aiohttp transport (`TwilioTransport`: never a blocking call on the event loop), pointed at
+  `api_base` so a local fake can stand in for Twilio;
 - `TwilioMessagingAdapter`: the ChannelAdapter built from those, subclassed by `TwilioSmsAdapter` here
   and by the WhatsApp adapter in adapters/whatsapp/.
 """
@@ -20,6 +20,7 @@ import contextvars
 import email.utils
 import hmac
 import logging
+import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,7 @@ import aiohttp
 from multidict import MultiDictProxy
 from twilio.base import values as twilio_values
 from twilio.base.exceptions import TwilioException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http import AsyncHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.rest import Client
@@ -361,45 +362,70 @@ shared across tasks; a ContextVar keeps concurrent sends from reading each other
 """
 
 
-class RecordingAsyncHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
-    """twilio's async HTTP client, reworked where the stock one falls short for a long-running service.
+class TwilioTransport(AsyncHttpClient):  # type: ignore[misc]
+    """The HTTP transport under twilio's REST client: its documented extension point
+    (`Client(http_client=...)`, an `AsyncHttpClient` subclass), kept lean for an outbox that sends
+    hundreds of messages a second.
 
-    - a timeout on every request (the stock client passes `timeout=None` through, which disables
-      aiohttp's session timeout, so a stalled connection would hold an outbox row forever);
+    - one aiohttp session (connection pool) for the life of the adapter, made inside the event loop;
+    - the form body urlencoded here as bytes (what Twilio's API takes), with repeated keys for list
+      values (MediaUrl): aiohttp's FormData builds a multipart writer per request to get the same;
+    - the basic-auth header computed once per credential pair;
+    - a timeout on every request (twilio passes `timeout=None`, which would let a stalled connection
+      hold an outbox row forever); no retries here (the outbox retries, with backoff and Retry-After);
     - the response kept per task in a ContextVar, so a failure's Retry-After can be read;
-    - no request logging at INFO (the stock client logs recipients' phone numbers);
-    - basic auth as a header and repeated form keys (MediaUrl) as repeated fields, which aiohttp
-      wants spelled out.
+    - no request logging at INFO (twilio's own client logs recipients' phone numbers).
     """
 
     def __init__(self, timeout: float) -> None:
-        super().__init__(pool_connections=False, logger=log)
-        self.default_timeout = timeout
-        self.session = aiohttp.ClientSession()
+        super().__init__(log, True, timeout)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._auth: tuple[tuple[str, str], str] | None = None
+
+    def _basic(self, auth: tuple[str, str]) -> str:
+        if self._auth is None or self._auth[0] != auth:
+            credentials = f"{auth[0]}:{auth[1]}".encode()
+            self._auth = (auth, "Basic " + base64.b64encode(credentials).decode("ascii"))
+        return self._auth[1]
+
+    def _pool(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # No connection cap here (aiohttp's default is 100): the outbox bounds sends in flight.
+            # No cookies: Twilio's API sets none that matter, and the jar costs on every response.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=self._timeout,
+            )
+        return self._session
 
     async def request(
         self,
         method: str,
         url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
+        params: Mapping[str, object] | None = None,
+        data: Mapping[str, object] | None = None,
+        headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - twilio's HttpClient signature
         allow_redirects: bool = False,
     ) -> TwilioResponse:
         _last_response.set(None)
-        send_headers = dict(headers or {})
+        send_headers = dict(headers) if headers else {}
         if auth is not None:
-            credentials = f"{auth[0]}:{auth[1]}".encode()
-            send_headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
-        async with self.session.request(
+            send_headers["Authorization"] = self._basic(auth)
+        body: bytes | None = None
+        if data:
+            body = form_body(_pairs(data))
+            send_headers.setdefault("Content-Type", FORM_CONTENT_TYPE)
+        async with self._pool().request(
             method.upper(),
             url,
-            params=_pairs(params),
-            data=_pairs(data),
+            params=_pairs(params) if params else None,
+            data=body,
             headers=send_headers,
-            timeout=aiohttp.ClientTimeout(total=timeout or self.default_timeout),
+            timeout=self._timeout if timeout is None else aiohttp.ClientTimeout(total=timeout),
             allow_redirects=allow_redirects,
         ) as raw:
             text = await raw.text()
@@ -408,15 +434,38 @@ class RecordingAsyncHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         _last_response.set(response)
         return response
 
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        self._session = None
 
-def _pairs(values: Mapping[str, object] | None) -> list[tuple[str, str]] | None:
+
+_FORM_SAFE = frozenset(string.ascii_letters + string.digits + "_.-~")
+_FORM_QUOTE = {
+    byte: chr(byte) if chr(byte) in _FORM_SAFE else "+" if byte == 0x20 else f"%{byte:02X}"
+    for byte in range(256)
+}
+"""Each byte as `urllib.parse.quote_plus` writes it in a form body."""
+
+
+def form_body(pairs: Sequence[tuple[str, str]]) -> bytes:
+    """`urlencode(pairs)` as bytes, one `str.translate` per field instead of a Python loop per byte
+    (the same output: UTF-8, `quote_plus`'s safe characters, `+` for a space)."""
+    return "&".join(f"{_form_quote(key)}={_form_quote(value)}" for key, value in pairs).encode("ascii")
+
+
+def _form_quote(text: str) -> str:
+    return text.encode("utf-8").decode("latin-1").translate(_FORM_QUOTE)
+
+
+def _pairs(values: Mapping[str, object]) -> list[tuple[str, str]]:
     """Form/query fields as (key, value) pairs, a list value becoming repeated keys as Twilio expects."""
-    if values is None:
-        return None
     pairs: list[tuple[str, str]] = []
     for key, value in values.items():
-        items = value if isinstance(value, (list, tuple)) else [value]
-        pairs.extend((key, str(item)) for item in items if item is not None)
+        if isinstance(value, (list, tuple)):
+            pairs.extend((key, str(item)) for item in value if item is not None)
+        elif value is not None:
+            pairs.append((key, str(value)))
     return pairs
 
 
@@ -439,11 +488,11 @@ class TwilioMessaging:
         self._timeout = timeout
         self._rules = error_rules
         self._client: Client | None = None
-        self._http: RecordingAsyncHttpClient | None = None
+        self._http: TwilioTransport | None = None
 
     def _rest(self) -> Any:
         if self._client is None:
-            self._http = RecordingAsyncHttpClient(self._timeout)
+            self._http = TwilioTransport(self._timeout)
             client = Client(
                 self._config.account_sid,
                 self._config.auth_token.reveal(),

@@ -109,6 +109,8 @@ class FakeTwilio(LoopbackServer):
         self._failures: deque[ScriptedFailure] = deque()
         self._throttled_until: datetime | None = None
         self._throttle_retry_after: float | str | None = None
+        self._answering = asyncio.Event()
+        self._answering.set()
 
     SHUTDOWN_TIMEOUT = 0.5
     """A test may stop the fake while a `response_delay` answer is still pending: do not wait it out."""
@@ -140,6 +142,14 @@ class FakeTwilio(LoopbackServer):
         time, however many requests are made meanwhile."""
         self._throttled_until = until
         self._throttle_retry_after = retry_after
+
+    def hold_answers(self) -> None:
+        """From now on, accept messages (recorded, as Twilio would) but answer none of them until
+        `release_answers`: a provider that has stopped answering, with the sender's slots full."""
+        self._answering.clear()
+
+    def release_answers(self) -> None:
+        self._answering.set()
 
     async def wait_for_messages(
         self,
@@ -255,6 +265,7 @@ class FakeTwilio(LoopbackServer):
         await self._append(self.sent, record)
         if self.response_delay:
             await asyncio.sleep(self.response_delay)
+        await self._answering.wait()
         return web.json_response(resource, status=201)
 
     @staticmethod
