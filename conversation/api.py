@@ -9,7 +9,7 @@ back as another event in the same transaction, so the machine never does I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -160,11 +160,15 @@ class Settings:
     tracking_url: str | None = None
 
 
+DEFAULT_SETTINGS = Settings()
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     now: datetime
     new_tracking_code: str
-    settings: Settings = field(default_factory=Settings)
+    # One shared default (settings are frozen): a context is made for every step.
+    settings: Settings = DEFAULT_SETTINGS
 
 
 @dataclass(frozen=True, slots=True)

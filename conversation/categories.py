@@ -11,6 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from types import MappingProxyType
 
@@ -87,38 +88,62 @@ def _keyword_words(token: str) -> frozenset[str]:
     return frozenset(k for k in _FUZZY.candidates(token) if _token_matches(token, k))
 
 
-# Per category, once: its phrases longest first, and every word in them (a text that shares no
-# word with a category scores nothing there, without trying its phrases).
+# Each category's phrases longest first, and every keyword phrase listed under each of its words
+# with its category (by position) and rank there: a text's words lead straight to the phrases it
+# may contain, instead of every category trying all of its phrases on every text.
 _LONGEST_FIRST: dict[str, tuple[tuple[str, ...], ...]] = {c.slug: c.by_length for c in CATEGORIES}
-_WORDS_OF: dict[str, frozenset[str]] = {
-    c.slug: frozenset(word for phrase in c.keywords for word in phrase) for c in CATEGORIES
-}
+_PHRASES_WITH: dict[str, list[tuple[int, int, tuple[str, ...]]]] = {}
+for _position, _category in enumerate(CATEGORIES):
+    for _rank, _phrase in enumerate(_category.by_length):
+        for _word in set(_phrase):
+            _PHRASES_WITH.setdefault(_word, []).append((_position, _rank, _phrase))
 
 
-def _evidence(tokens: list[str]) -> tuple[list[frozenset[str]], frozenset[str]]:
-    """The keyword words each token stands for, and all of them together (read once per text, for
-    every category)."""
+@dataclass(frozen=True, slots=True)
+class _Evidence:
+    """What a text says in keyword words, read once for every category: the keyword words each
+    token stands for, all of them together, and where each one stands."""
+
+    stands_for: list[frozenset[str]]
+    present: frozenset[str]
+    positions: dict[str, list[int]]
+
+
+def _evidence(tokens: list[str]) -> _Evidence:
     stands_for = [_keyword_words(t) for t in tokens]
-    return stands_for, frozenset().union(*stands_for)
+    positions: dict[str, list[int]] = {}
+    for index, keyword_words in enumerate(stands_for):
+        for word in keyword_words:
+            positions.setdefault(word, []).append(index)
+    return _Evidence(stands_for, frozenset(positions), positions)
 
 
-def _score(stands_for: list[frozenset[str]], present: frozenset[str], category: Category) -> float:
+def _possible_phrases(present: frozenset[str]) -> dict[int, list[tuple[str, ...]]]:
+    """Per category position, the phrases all of whose words the text has, longest first."""
+    found = {
+        entry for word in present for entry in _PHRASES_WITH.get(word, ()) if present.issuperset(entry[2])
+    }
+    by_category: dict[int, list[tuple[str, ...]]] = {}
+    for position, _rank, phrase in sorted(found):
+        by_category.setdefault(position, []).append(phrase)
+    return by_category
+
+
+def _score(evidence: _Evidence, phrases: list[tuple[str, ...]]) -> float:
     """Sum of keyword weights found; each position counts once, for the longest phrase there.
 
-    `present` (the keyword words the text contains) skips phrases that cannot match.
+    `phrases`: a category's phrases, longest first, leaving out those whose words the text lacks.
+    A phrase is tried only where its first word stands.
     """
-    if present.isdisjoint(_WORDS_OF[category.slug]):
-        return 0.0
+    stands_for = evidence.stands_for
     used = [False] * len(stands_for)
     score = 0.0
-    for phrase in _LONGEST_FIRST[category.slug]:
-        if not present.issuperset(phrase):
-            continue
+    for phrase in phrases:
         size = len(phrase)
-        for start in range(len(stands_for) - size + 1):
-            if any(used[start : start + size]) or not all(
-                part in stands_for[start + i] for i, part in enumerate(phrase)
-            ):
+        for start in evidence.positions[phrase[0]]:
+            if start + size > len(stands_for) or any(used[start : start + size]):
+                continue
+            if not all(phrase[i] in stands_for[start + i] for i in range(1, size)):
                 continue
             used[start : start + size] = [True] * size
             score += 1.0 + 0.75 * (size - 1)
@@ -132,10 +157,16 @@ def suggest(text: str) -> Suggestion:
     Confidence grows with the evidence for the winner and shrinks with the runner-up's: a single
     weak word gives about 0.6, a clear phrase 0.75+, two categories tied 0.5 or less.
     """
-    stands_for, present = _evidence(words(text))
+    evidence = _evidence(words(text))
+    possible = _possible_phrases(evidence.present)
     scores = sorted(
-        ((_score(stands_for, present, c), c.slug) for c in CATEGORIES if c.keywords),
-        key=lambda pair: -pair[0],
+        (
+            (_score(evidence, possible[position]) if position in possible else 0.0, c.slug)
+            for position, c in enumerate(CATEGORIES)
+            if c.keywords
+        ),
+        key=itemgetter(0),
+        reverse=True,  # still stable: of equal scores, the category listed first comes first
     )
     best, slug = scores[0] if scores else (0.0, FALLBACK)
     if best <= 0:
@@ -165,7 +196,9 @@ def key_clause(text: str, slug: str | None) -> str:
     category = BY_SLUG.get(slug or FALLBACK)
     if category is not None and category.keywords:
         for part in parts:
-            if _score(*_evidence(words(part)), category) > 0:
+            evidence = _evidence(words(part))
+            phrases = [p for p in _LONGEST_FIRST[category.slug] if evidence.present.issuperset(p)]
+            if _score(evidence, phrases) > 0:
                 return part
     return parts[0] if parts else text.strip()
 

@@ -318,13 +318,12 @@ def _load(raw: Mapping[str, Any]) -> ConversationState:
 
 def load(raw: object, default_language: str = "id") -> ConversationState:
     """The state in `raw`, or a fresh one when `raw` is None, of another version, or unreadable."""
-    fresh = ConversationState(language=default_language if default_language in CATALOGS else "id")
-    if not isinstance(raw, Mapping):
-        return fresh
-    try:
-        return _load(raw)
-    except (_Invalid, ValueError, TypeError, KeyError, OverflowError):
-        return fresh
+    if type(raw) is dict or isinstance(raw, Mapping):
+        try:
+            return _load(raw)
+        except (_Invalid, ValueError, TypeError, KeyError, OverflowError):
+            pass
+    return ConversationState(language=default_language if default_language in CATALOGS else "id")
 
 
 def problems(raw: Mapping[str, Any]) -> list[str]:
