@@ -1,7 +1,10 @@
 """Conversation steps per second: the pure machine in process, and the same turns through the store.
 
-Run: `.venv/bin/python bench/conversation.py [--steps N] [--runs R]`. Prints medians of several runs:
-- `bench_pure(n)`: the machine alone (state JSON-encoded between steps, as the store keeps it);
+Run: `.venv/bin/python bench/conversation.py [--steps N] [--runs R] [--no-store]`. Prints medians of
+several runs:
+- `bench_pure(n)`: the machine alone (state JSON-encoded between steps, as the store keeps it), and
+  `bench_machine(n)`, the same without the JSON round trip (the difference is what the encoding of
+  the state costs a step: the bench's one reporter soon has ten filed complaints in it);
 - `bench_store(n, concurrency)`: the same citizen turns as InboundMessages through the real intake
   pipeline (dedup, identity, conversation state load/save, complaints, outbox rows) on a temporary
   SQLite database, one message per `ingest()` call, `concurrency` calls in flight (1 = each turn
@@ -67,6 +70,15 @@ def _events() -> Iterator[api.Event]:
 def bench_pure(n: int) -> float:
     """Steps per second for `n` steps of the machine alone, state JSON-encoded between steps as the
     store would keep it (answers to lookups are fed back like the pipeline does)."""
+    return _steps_per_second(n, json_round_trip=True)
+
+
+def bench_machine(n: int) -> float:
+    """`bench_pure` without the JSON round trip: each step gets the state the last one returned."""
+    return _steps_per_second(n, json_round_trip=False)
+
+
+def _steps_per_second(n: int, json_round_trip: bool) -> float:
     state: dict[str, Any] | None = None
     events = _events()
     steps = 0
@@ -79,7 +91,7 @@ def bench_pure(n: int) -> float:
             ctx = api.Context(now=current.at, new_tracking_code="LPR-7K3M9Q")
             result = step(state, current, ctx)
             steps += 1
-            state = json.loads(json.dumps(result.state))
+            state = json.loads(json.dumps(result.state)) if json_round_trip else dict(result.state)
             for effect in result.effects:
                 if isinstance(effect, api.FindDuplicates):
                     pending.append(api.DuplicateAnswer(at=current.at, candidates=()))
@@ -153,10 +165,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-store", action="store_true", help="only the pure machine figures")
     args = parser.parse_args()
     bench_pure(200)  # warm the caches (compiled patterns, catalog) before measuring
     pure = statistics.median(bench_pure(args.steps) for _ in range(args.runs))
+    alone = statistics.median(bench_machine(args.steps) for _ in range(args.runs))
     print(f"pure machine:            {pure:8,.0f} steps/s (median of {args.runs} runs of {args.steps} steps)")
+    print(
+        f"  without the JSON trip: {alone:8,.0f} steps/s "
+        f"(the round trip of the state is {1e6 / pure - 1e6 / alone:.0f} us of {1e6 / pure:.0f} us a step)"
+    )
+    if args.no_store:
+        return
     for concurrency in (1, 64):
         runs = max(1, args.runs // 2)
         store = statistics.median(bench_store(args.steps // 2, concurrency) for _ in range(runs))

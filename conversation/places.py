@@ -180,7 +180,7 @@ def _span_start(toks: list[_Tok], i: int) -> tuple[int, int] | None:
     """(first token, tokens the marker itself covers) when a place phrase starts at token i."""
     tok = toks[i]
     norm = tok.norm
-    if not tok.may_start:  # also a hard stop or an empty word
+    if not tok.may_start:  # also a hard stop or an empty word (the caller skips these already)
         return None
     if _is_rt_rw(toks, i):
         return i, 1
@@ -232,7 +232,7 @@ def find_place(text: str) -> PlaceMatch | None:
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(toks):
-        start = _span_start(toks, i)
+        start = _span_start(toks, i) if toks[i].may_start else None
         if start is None:
             i += 1
             continue

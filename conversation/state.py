@@ -71,9 +71,6 @@ class Filed:
     code: str
     at: datetime
     fingerprint: str = ""
-    # The stored text of `at` when it was loaded in canonical form: a reporter's filed list is
-    # read and written at every step, and formatting ten aware times costs more than the rest.
-    at_text: str = field(default="", compare=False, repr=False)
 
 
 @dataclass
@@ -96,15 +93,23 @@ class ConversationState:
 
 
 def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    return _iso(id(value), value) if value is not None else None
+
+
+@lru_cache(maxsize=4096)
+def _iso(_identity: int, value: datetime) -> str:
+    """`value.isoformat()`, cached per datetime object: loading shares one object per stored text
+    (`_parse_time`), so the times a step did not change are not formatted again.
+
+    Keyed by identity, not equality: equal times in different zones are written differently. The
+    object is part of the key, which keeps it alive, so its id cannot be reused while cached.
+    """
+    return value.isoformat()
 
 
 def dump(state: ConversationState, stage: Stage) -> dict[str, Any]:
     """The JSON-serialisable form; `stage` is stored for observers (dashboard, logs), not trusted."""
     draft = state.draft
-    last_activity = _time(state.last_activity)
-    # Usually the same moment (the last turn): format it once.
-    same = state.last_turn_at is state.last_activity
     return {
         "v": VERSION,
         "stage": stage.value,
@@ -114,12 +119,11 @@ def dump(state: ConversationState, stage: Stage) -> dict[str, Any]:
         "medium": state.medium,
         "awaiting_duplicates": state.awaiting_duplicates,
         "awaiting_status": state.awaiting_status,
-        "last_activity": last_activity,
+        "last_activity": _time(state.last_activity),
         "reminded": state.reminded,
         "last_fingerprint": state.last_fingerprint,
-        "last_turn_at": last_activity if same else _time(state.last_turn_at),
-        "filed": [{"code": f.code, "at": f.at_text or f.at.isoformat(), "fingerprint": f.fingerprint}
-                  for f in state.filed],
+        "last_turn_at": _time(state.last_turn_at),
+        "filed": [{"code": f.code, "at": _time(f.at), "fingerprint": f.fingerprint} for f in state.filed],
         "draft": None
         if draft is None
         else {
@@ -194,21 +198,18 @@ def _opt_time(raw: Mapping[str, Any], key: str) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise _Invalid(key)
-    parsed, _canonical = _parse_time(value)
+    parsed = _parse_time(value)
     if parsed.tzinfo is None:
         raise _Invalid(key)
     return parsed
 
 
 @lru_cache(maxsize=4096)
-def _parse_time(value: str) -> tuple[datetime, bool]:
-    """`datetime.fromisoformat(value)`, and whether `value` is how `dump` writes it back.
-
-    Cached: every step reads the same filed times again (datetimes are immutable, so states may
-    share them; a bad text raises, and is not cached).
-    """
-    parsed = datetime.fromisoformat(value)
-    return parsed, parsed.isoformat() == value
+def _parse_time(value: str) -> datetime:
+    """`datetime.fromisoformat`, cached: every step reads the same filed times again. Datetimes are
+    immutable, so states may share them (and `_iso` then finds their text). A bad text raises,
+    and is not cached."""
+    return datetime.fromisoformat(value)
 
 
 def _time_required(raw: Mapping[str, Any], key: str) -> datetime:
@@ -286,10 +287,10 @@ def _load_filed(items: list[Any]) -> list[Filed]:
 def _filed(code: str, at: str, fingerprint: str) -> Filed:
     """A filed entry from its stored fields, cached: the same entries are read at every step, and
     a `Filed` never changes, so states may share it."""
-    moment, canonical = _parse_time(at)
+    moment = _parse_time(at)
     if moment.tzinfo is None:
         raise _Invalid("at")
-    return Filed(code, moment, fingerprint, at_text=at if canonical else "")
+    return Filed(code, moment, fingerprint)
 
 
 def _load(raw: Mapping[str, Any]) -> ConversationState:
