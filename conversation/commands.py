@@ -270,6 +270,8 @@ _INDONESIAN_MARKERS = wordset(
 )
 
 
+@lru_cache(maxsize=4096)
 def fold_text(text: str) -> str:
-    """Folded text for comparing two messages (the same message sent twice)."""
+    """Folded text for comparing two messages (the same message sent twice). Cached: a turn asks
+    for its fingerprint more than once."""
     return " ".join(words(fold(text)))

@@ -69,10 +69,16 @@ def _fuzzy_leading(text: str, compiled: _Keywords) -> tuple[str, str] | None:
     match = _FIRST_WORD.match(text)
     if not match:
         return None
-    first = fold(match.group(1))
-    for keyword, target in compiled.fuzzy:
+    keyword = _typo_of(fold(match.group(1)), compiled.fuzzy)
+    return None if keyword is None else (keyword, text[match.end() :])
+
+
+@lru_cache(maxsize=4096)
+def _typo_of(first: str, fuzzy: tuple[tuple[str, str], ...]) -> str | None:
+    """The first keyword in `fuzzy` that `first` is a typo of (cached: first words repeat)."""
+    for keyword, target in fuzzy:
         if close_to(first, target):
-            return keyword, text[match.end() :]
+            return keyword
     return None
 
 

@@ -33,7 +33,7 @@ def words(text: str) -> list[str]:
     return list(_words(text))
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=4096)
 def _words(text: str) -> tuple[str, ...]:
     """Cached (as a tuple, so no caller can change it): a step asks for the words of the same
     message in every recogniser."""
@@ -131,5 +131,8 @@ class FuzzyIndex:
     def candidates(self, token: str) -> set[str]:
         hits: set[str] = set()
         for variant in _deletions(token, self._depth):
-            hits |= self._index.get(variant, set())
+            hits |= self._index.get(variant, _NONE)
         return hits
+
+
+_NONE: frozenset[str] = frozenset()

@@ -27,7 +27,7 @@ from conversation.guards import stage_of
 from conversation.keywords import strip_keyword
 from conversation.machine import step
 from conversation.places import KNOWN_NAMES, RELATIVE_WORDS, STREET_WORDS, find_place
-from conversation.state import Filed, dump, load
+from conversation.state import ConversationState, Filed, Stage, dump, load
 from conversation.text import FuzzyIndex, distance, words
 
 WIB = timezone(timedelta(hours=7))
@@ -243,6 +243,15 @@ def test_a_filed_entry_is_equal_to_one_made_in_code() -> None:
     loaded = load(_stored("2025-03-10 08:00:00+07:00")).filed[0]
     assert loaded == Filed(code="LPR-7K3M9Q", at=AT, fingerprint="lampu mati")
     assert repr(loaded) == repr(Filed(code="LPR-7K3M9Q", at=AT, fingerprint="lampu mati"))
+
+
+def test_equal_times_in_two_zones_are_each_written_in_their_own() -> None:
+    utc = AT.astimezone(UTC)
+    for moment in (AT, utc, AT, utc):
+        filed = [Filed("LPR-7K3M9Q", moment)]
+        state = ConversationState(last_activity=moment, last_turn_at=moment, filed=filed)
+        dumped = dump(state, Stage.IDLE)
+        assert dumped["last_activity"] == dumped["filed"][0]["at"] == moment.isoformat()
 
 
 def test_the_same_state_in_another_zone_keeps_its_zone() -> None:
