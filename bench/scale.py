@@ -9,6 +9,7 @@ postgresql://root@127.0.0.1:5432/test). Run from the project root:
     .venv/bin/python bench/scale.py --reuse                  # time an already seeded (--keep) database
     .venv/bin/python bench/scale.py --reuse --backfill       # also time migration 0006's backfill first
     .venv/bin/python bench/scale.py --backfill-sqlite        # 0006's backfill on a SQLite file, alone
+    .venv/bin/python bench/scale.py --reuse --cpu            # in-process CPU per Open311 list answer, alone
 
 1. Seeds `lapor_bench_scale` with COPY (asyncpg): `--complaints` complaints over the last 24 months
    with a realistic spread of channels, categories (and their departments), kecamatan in the place
@@ -554,6 +555,57 @@ async def time_requests(
             await session.close()
 
 
+OPEN311_LISTS = {
+    "default (90 days)": {},
+    "service_code&status": {"service_code": "banjir", "status": "open"},
+    "start_date&end_date (1 week)": "week",
+    "default, extensions=true": {"extensions": "true"},
+}
+
+
+async def open311_cpu(url: str, calls: int) -> dict[str, tuple[float, float, int]]:
+    """CPU (this process, so asyncpg's decoding and all the Python) per Open311 list answer, through
+    the real handler on a bare aiohttp app: {label: (median CPU ms, median wall ms, rows)}."""
+    import json
+
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from dashboard.open311 import list_requests
+    from gateway.app import CLOCK, DATABASE
+    from store.db import Database
+
+    database = Database(url)
+    app = web.Application()
+    app[DATABASE] = database
+    now = datetime.now(UTC)
+    app[CLOCK] = lambda: now
+    week_end = now - timedelta(days=30)
+    week = {
+        "start_date": (week_end - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "end_date": week_end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    results: dict[str, tuple[float, float, int]] = {}
+    try:
+        for label, params in OPEN311_LISTS.items():
+            query = week if params == "week" else params
+            path = "/open311/v2/requests.json?" + "&".join(f"{k}={v}" for k, v in query.items())
+            cpu, wall, rows = [], [], 0
+            for call in range(calls + 3):  # three warm-up calls, not counted
+                request = make_mocked_request("GET", path, app=app, match_info={"fmt": "json"})
+                started_cpu, started = time.process_time(), time.perf_counter()
+                response = await list_requests(request)
+                if call >= 3:
+                    cpu.append((time.process_time() - started_cpu) * 1000)
+                    wall.append((time.perf_counter() - started) * 1000)
+            assert isinstance(response, web.Response) and response.body is not None
+            rows = len(json.loads(bytes(response.body)))  # type: ignore[arg-type]
+            results[label] = (statistics.median(cpu), statistics.median(wall), rows)
+    finally:
+        await database.dispose()
+    return results
+
+
 def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -605,7 +657,16 @@ def main() -> None:
     parser.add_argument("--backfill", action="store_true", help="time migration 0006 on it first")
     parser.add_argument("--backfill-sqlite", action="store_true",
                         help="only time migration 0006 on a SQLite file of --complaints rows")  # fmt: skip
+    parser.add_argument("--cpu", action="store_true",
+                        help="only time the Open311 lists' CPU in-process, --samples calls")  # fmt: skip
     args = parser.parse_args()
+    if args.cpu:
+        base = args.pg_admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+        print(f"Open311 list answers in-process on {DB_NAME}, median of {args.samples} calls:")
+        print(f"{'request':36}{'CPU ms':>9}{'wall ms':>9}{'rows':>7}")
+        for label, (cpu, wall, rows) in asyncio.run(open311_cpu(f"{base}/{DB_NAME}", args.samples)).items():
+            print(f"{label:36}{cpu:9.1f}{wall:9.1f}{rows:7}")
+        return
     if args.backfill_sqlite:
         backfill_sqlite(args.complaints)
         return

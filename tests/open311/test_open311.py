@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -17,7 +15,8 @@ import pytest
 from PIL import Image
 
 from gateway.app import WORKFLOW
-from tests.harness import RunningGateway, bound_socket, make_config, start_gateway
+from tests.harness import RunningGateway
+from tests.open311.conftest import KEY
 from workflow.access import Actor
 
 
@@ -25,27 +24,9 @@ def _xml(body: str) -> ET.Element:
     return ET.fromstring(body)  # noqa: S314 - the gateway's own output, in a test
 
 
-KEY = "kunci-rahasia-aplikasi-warga"
 BASE = "/open311/v2"
 ADMIN = Actor("siti", "admin")
 OFFICER = Actor("budi", "officer", "disperkim")
-
-
-@pytest.fixture
-async def gateway(database_url: str, tmp_path: Path) -> AsyncIterator[RunningGateway]:
-    sock = bound_socket()
-    config = make_config(
-        database_url,
-        sock.getsockname()[1],
-        MEDIA__DIRECTORY=str(tmp_path / "media"),
-        OPEN311__API_KEYS=f"warga-app={KEY}",
-        PRIVACY__KEY="open311-test-key",
-    )
-    running = await start_gateway(config, sock)
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 async def _get(gw: RunningGateway, path: str, **params: str) -> tuple[int, str, str]:
