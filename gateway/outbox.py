@@ -263,6 +263,12 @@ class Dispatcher:
         """While sends are in flight, claim only when there is room for at least this many rows."""
         self._more = True
         """Whether the database may hold more due rows than the last claim took."""
+        self._warm: set[str] = set()
+        self._warming: set[str] = set()
+        """Paced channels whose first send is on its way: their client may still be starting (a
+        Telegram Bot's getMe, a connection pool), and sends started meanwhile would wait for it and
+        then reach the provider together. So the first goes alone; the others take their tokens
+        once it is back."""
         self._pace_timer: asyncio.TimerHandle | None = None
         self._lapsed_checked: datetime | None = None
         self._single_process = single_process
@@ -483,7 +489,7 @@ class Dispatcher:
             row = queue.popleft()
             channel = row["channel"]
             paused = self._paused_until.get(channel)
-            if paused is not None and paused > now:
+            if (paused is not None and paused > now) or channel in self._warming:
                 held.append(row)
                 continue
             if self._lease_ends.get(row["id"], 0.0) < stale_before:
@@ -492,11 +498,13 @@ class Dispatcher:
                 self._pacer.release(channel, row["to_address"])
                 self._lease_ends.pop(row["id"], None)
                 continue
-            if not self._pacer.take(channel, row["to_address"], now):
+            if not self._pacer.admit(channel, row["to_address"], now):
                 held.append(row)
                 wait = self._pacer.wait(channel, row["to_address"], now)
                 soonest = wait if soonest is None else min(soonest, wait)
                 continue
+            if channel not in self._warm and self._pacer.paces(channel):
+                self._warming.add(channel)
             self._sending += 1
             task = loop.create_task(self._deliver(row))
             self._tasks.add(task)
@@ -529,6 +537,9 @@ class Dispatcher:
             try:
                 outcome = await self._attempt(row)
             finally:
+                if row["channel"] in self._warming:
+                    self._warming.discard(row["channel"])
+                    self._warm.add(row["channel"])
                 self._slot_freed()
             if isinstance(outcome, SendResult):
                 await self._record_sent(row, outcome)
@@ -541,30 +552,37 @@ class Dispatcher:
 
     async def _attempt(self, row: dict[str, Any]) -> SendResult | SendError:
         """One send (or, for a row in doubt, the provider's word that it was already sent)."""
-        adapter = self._adapters[row["channel"]]
-        message = to_outbound(row, self._addresses)
-        if row["send_started_at"] is not None:
-            # In doubt: a previous attempt may have reached the provider before a crash.
-            found = await self._find_sent(adapter, message, row["send_started_at"])
-            if found is not None:
-                log.info(
-                    "outbox row %s was sent before a crash (%s): not sending it again",
-                    row["id"],
-                    found.provider_message_id,
-                )
-                self.reconciled += 1
-                self._count(row["channel"], "reconciled")
-                return found
-        message = dataclasses.replace(message, attempt=row["attempts"] + 1)
+        channel, recipient = row["channel"], row["to_address"]
+        spent = False
         try:
+            adapter = self._adapters[channel]
+            message = to_outbound(row, self._addresses)
+            if row["send_started_at"] is not None:
+                # In doubt: a previous attempt may have reached the provider before a crash.
+                found = await self._find_sent(adapter, message, row["send_started_at"])
+                if found is not None:
+                    log.info(
+                        "outbox row %s was sent before a crash (%s): not sending it again",
+                        row["id"],
+                        found.provider_message_id,
+                    )
+                    self.reconciled += 1
+                    self._count(channel, "reconciled")
+                    return found
+            message = dataclasses.replace(message, attempt=row["attempts"] + 1)
+            self._pacer.spend(channel, recipient, self._clock())
+            spent = True
             return await adapter.send(message)
         except SendError as exc:
             if not exc.unreachable:
-                self._note_throttle(row["channel"], exc)
+                self._note_throttle(channel, exc)
             return exc
         except Exception as exc:  # an adapter bug must not lose the row: treat as retryable
-            log.exception("adapter %s raised while sending outbox row %s", row["channel"], row["id"])
+            log.exception("adapter %s raised while sending outbox row %s", channel, row["id"])
             return SendError(f"internal: {type(exc).__name__}", retryable=True)
+        finally:
+            if not spent:  # no send: the tokens set aside for it are free again
+                self._pacer.release(channel, recipient, admitted=True)
 
     def _note_throttle(self, channel: str, error: SendError) -> None:
         """A throttling answer pauses its channel at once, before any other queued send can start there.

@@ -80,6 +80,9 @@ class _Bucket:
     at: datetime
     reserved: int = 0
     """Rows claimed against this bucket that have not taken their token yet."""
+    admitted: int = 0
+    """Of those, the ones given a send slot whose send has not started yet: their tokens are spoken
+    for, and spent when the send starts."""
 
 
 class TokenBuckets:
@@ -108,20 +111,23 @@ class TokenBuckets:
         bucket = self._buckets.get((channel, key))
         if bucket is None:
             bucket = self._buckets[(channel, key)] = _Bucket(burst, now)
-        elapsed = max(0.0, (now - bucket.at).total_seconds())
-        bucket.tokens, bucket.at = min(burst, bucket.tokens + elapsed * rate), now
+        elapsed = (now - bucket.at).total_seconds()
+        if elapsed > 0:  # never back: a claim reads the clock before its transaction, sends after
+            # Capped at the burst even while admitted sends have yet to spend theirs: a refill they
+            # would have made room for is forgone, so sends that start late cannot start together.
+            bucket.tokens, bucket.at = min(burst, bucket.tokens + elapsed * rate), now
         return bucket
 
     def available(self, channel: str, key: str, now: datetime) -> bool:
         bucket = self._bucket(channel, key, now)
-        return bucket is None or bucket.tokens >= 1.0
+        return bucket is None or bucket.tokens - bucket.admitted >= 1.0
 
     def take(self, channel: str, key: str, now: datetime) -> bool:
-        """Spend one token if there is one; a channel without a rate always has one."""
+        """Spend one token now if there is one; a channel without a rate always has one."""
         bucket = self._bucket(channel, key, now)
         if bucket is None:
             return True
-        if bucket.tokens < 1.0:
+        if bucket.tokens - bucket.admitted < 1.0:
             return False
         bucket.tokens -= 1.0
         return True
@@ -142,17 +148,32 @@ class TokenBuckets:
             bucket.reserved += 1
         return True
 
-    def unreserve(self, channel: str, key: str) -> None:
+    def unreserve(self, channel: str, key: str, *, admitted: bool = False) -> None:
         bucket = self._buckets.get((channel, key))
-        if bucket is not None and bucket.reserved > 0:
-            bucket.reserved -= 1
+        if bucket is not None:
+            bucket.reserved = max(0, bucket.reserved - 1)
+            if admitted:
+                bucket.admitted = max(0, bucket.admitted - 1)
+
+    def admit(self, channel: str, key: str, now: datetime) -> None:
+        """Set a token aside for a send about to start (call only when `available`)."""
+        bucket = self._bucket(channel, key, now)
+        if bucket is not None:
+            bucket.admitted += 1
+
+    def spend(self, channel: str, key: str, now: datetime) -> None:
+        """An admitted send starts: its token is spent, its reservation fulfilled."""
+        bucket = self._bucket(channel, key, now)
+        if bucket is not None:
+            bucket.tokens = max(0.0, bucket.tokens - 1.0)
+            self.unreserve(channel, key, admitted=True)
 
     def wait(self, channel: str, key: str, now: datetime) -> float:
-        """Seconds until this bucket has a token (0 if it has one, or has no rate)."""
+        """Seconds until this bucket has a token to admit (0 if it has one, or has no rate)."""
         bucket = self._bucket(channel, key, now)
-        if bucket is None or bucket.tokens >= 1.0:
+        if bucket is None or bucket.tokens - bucket.admitted >= 1.0:
             return 0.0
-        return (1.0 - bucket.tokens) / self._rates[channel]
+        return (1.0 + bucket.admitted - bucket.tokens) / self._rates[channel]
 
     def forget_idle(self, now: datetime) -> None:
         """Drop full buckets nobody holds a reservation on, so one per recipient ever written to does
@@ -164,7 +185,8 @@ class TokenBuckets:
 
 
 class Pacer:
-    """The channel and recipient buckets: reserved when rows are claimed, taken when each is sent."""
+    """The channel and recipient buckets, in three steps per row: reserved when it is claimed,
+    admitted when it gets a send slot, spent when its send starts."""
 
     def __init__(
         self,
@@ -178,7 +200,7 @@ class Pacer:
         self._ahead = ahead
         self._paced = frozenset(channel_rates) | frozenset(recipient_rates)
         self._lock = threading.Lock()
-        self._takes = 0
+        self._spent = 0
         self.held_back = False
         """Whether the last claim left sendable rows for later: then claim again soon, not at idle pace."""
 
@@ -207,16 +229,17 @@ class Pacer:
             self.recipients.reserve(channel, recipient, now, ahead)
             return True
 
-    def release(self, channel: str, recipient: str) -> None:
-        """A reserved row goes back unsent: its promise is given back."""
+    def release(self, channel: str, recipient: str, *, admitted: bool = False) -> None:
+        """A reserved (perhaps admitted) row goes back unsent: its promise is given back."""
         if channel not in self._paced:
             return
         with self._lock:
-            self.channels.unreserve(channel, "")
-            self.recipients.unreserve(channel, recipient)
+            self.channels.unreserve(channel, "", admitted=admitted)
+            self.recipients.unreserve(channel, recipient, admitted=admitted)
 
-    def take(self, channel: str, recipient: str, now: datetime) -> bool:
-        """Right before a reserved row is sent: spend its tokens if both buckets have one."""
+    def admit(self, channel: str, recipient: str, now: datetime) -> bool:
+        """Given a send slot: whether both buckets have a token for this row now; if so it is set
+        aside for it, to be spent (`spend`) when its send starts."""
         if channel not in self._paced:
             return True
         with self._lock:
@@ -224,17 +247,24 @@ class Pacer:
                 return False
             if not self.channels.available(channel, "", now):
                 return False
-            self.channels.take(channel, "", now)
-            self.recipients.take(channel, recipient, now)
-            self.channels.unreserve(channel, "")
-            self.recipients.unreserve(channel, recipient)
-            self._takes += 1
-            if self._takes % 10_000 == 0:
-                self.recipients.forget_idle(now)
+            self.channels.admit(channel, "", now)
+            self.recipients.admit(channel, recipient, now)
             return True
 
+    def spend(self, channel: str, recipient: str, now: datetime) -> None:
+        """The admitted row's send starts now: this is when its tokens count, as the provider will
+        count them. (A send task starts a loop iteration after it is made, later under load.)"""
+        if channel not in self._paced:
+            return
+        with self._lock:
+            self.channels.spend(channel, "", now)
+            self.recipients.spend(channel, recipient, now)
+            self._spent += 1
+            if self._spent % 10_000 == 0:
+                self.recipients.forget_idle(now)
+
     def wait(self, channel: str, recipient: str, now: datetime) -> float:
-        """Seconds until `take` could succeed for this row (0 if now)."""
+        """Seconds until `admit` could succeed for this row (0 if now)."""
         if channel not in self._paced:
             return 0.0
         with self._lock:
