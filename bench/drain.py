@@ -444,20 +444,23 @@ def report(
             if not peaks:
                 continue
             rate = channel_rates.get(channel)
-            allowed = None if rate is None else rate + channel_burst(rate)
-            verdict = (
-                "no limit" if allowed is None else ("respected" if max(peaks) <= allowed else "EXCEEDED")
-            )
             own = median([r["channel_rate"][channel] for r in runs if channel in r["channel_rate"]])
             text = f"    {channel:16} {own:6.0f} msg/s at the provider; busiest second {max(peaks)}"
-            if allowed is not None:
+            verdict = "no limit"
+            if rate is not None:
+                allowed = rate + channel_burst(rate)
+                verdict = "respected" if max(peaks) <= allowed else f"EXCEEDED by {max(peaks) - allowed:g}"
                 text += f" (limit {rate:g}/s + burst {channel_burst(rate):g} = {allowed:g})"
             per_recipient = [r["recipient_peak"].get(channel, 0) for r in runs]
             recipient_rate = recipient_rates.get(channel)
             text += f": {verdict}; busiest second to one recipient {max(per_recipient)}"
             if recipient_rate is not None:
                 limit = recipient_rate + recipient_burst
-                mark = "respected" if max(per_recipient) <= limit else "EXCEEDED"
+                mark = (
+                    "respected"
+                    if max(per_recipient) <= limit
+                    else f"EXCEEDED by {max(per_recipient) - limit:g}"
+                )
                 text += f" (limit {recipient_rate:g}/s + burst {recipient_burst:g} = {limit:g}: {mark})"
             print(text)
 
