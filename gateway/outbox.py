@@ -106,8 +106,11 @@ def is_throttle(error: SendError, wait: float | None) -> bool:
     return error.retryable and (wait is not None or (error.code or "").endswith("429"))
 
 
-def to_outbound(row: Mapping[str, Any], book: AddressBook = PLAIN) -> OutboundMessage:
-    """The message for the adapter, its recipient unsealed here, just before sending (never logged)."""
+def to_outbound(
+    row: Mapping[str, Any], book: AddressBook = PLAIN, attempt: int | None = None
+) -> OutboundMessage:
+    """The message for the adapter, its recipient unsealed here, just before sending (never logged);
+    `attempt` is the row's `attempts` unless given."""
     return OutboundMessage(
         id=row["id"],
         channel=row["channel"],
@@ -118,7 +121,7 @@ def to_outbound(row: Mapping[str, Any], book: AddressBook = PLAIN) -> OutboundMe
         kind=row["kind"],
         template=row["template"],
         template_vars=row["template_vars"] or {},
-        attempt=row["attempts"],
+        attempt=row["attempts"] if attempt is None else attempt,
         metadata=row["meta"] or {},
         reporter_id=row["reporter_id"],
     )
@@ -556,10 +559,11 @@ class Dispatcher:
         spent = False
         try:
             adapter = self._adapters[channel]
-            message = to_outbound(row, self._addresses)
+            message = to_outbound(row, self._addresses, row["attempts"] + 1)
             if row["send_started_at"] is not None:
                 # In doubt: a previous attempt may have reached the provider before a crash.
-                found = await self._find_sent(adapter, message, row["send_started_at"])
+                previous = dataclasses.replace(message, attempt=row["attempts"])
+                found = await self._find_sent(adapter, previous, row["send_started_at"])
                 if found is not None:
                     log.info(
                         "outbox row %s was sent before a crash (%s): not sending it again",
@@ -569,7 +573,6 @@ class Dispatcher:
                     self.reconciled += 1
                     self._count(channel, "reconciled")
                     return found
-            message = dataclasses.replace(message, attempt=row["attempts"] + 1)
             self._pacer.spend(channel, recipient, self._clock())
             spent = True
             return await adapter.send(message)
@@ -746,25 +749,32 @@ class OutcomeRecorder:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._lock = asyncio.Lock()
+        self._writer: asyncio.Task[None] | None = None
         self.writes = 0
 
     async def record(self, row_id: int, values: dict[str, Any]) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(({"row_id": row_id, **values}, future))
-        async with self._lock:  # whoever gets the lock writes everyone's outcomes queued so far
-            if not future.done():
-                batch, self._pending = self._pending, []
-                self.writes += 1
-                try:
-                    await self._write([values for values, _ in batch])
-                except Exception as exc:
-                    for _, waiting in batch:
-                        waiting.set_exception(exc)
-                else:
-                    for _, waiting in batch:
-                        waiting.set_result(None)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending())
         await future
+
+    async def _write_pending(self) -> None:
+        """One writer at a time: each round writes everything that finished while the last one was
+        being written."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+            self.writes += 1
+            try:
+                await self._write([values for values, _ in batch])
+            except Exception as exc:
+                for _, waiting in batch:
+                    if not waiting.done():
+                        waiting.set_exception(exc)
+            else:
+                for _, waiting in batch:
+                    if not waiting.done():
+                        waiting.set_result(None)
 
     async def _write(self, rows: list[dict[str, Any]]) -> None:
         # Sent rows (nearly all of them) share one `sent_at`, the batch's latest; anything else
