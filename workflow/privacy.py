@@ -34,7 +34,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 PSEUDONYM_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 _PHONE_LIKE = re.compile(r"\+?\d(?:[\s.\-]?\d){7,}")
 _EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+\.[\w.\-]+")
-_DIGIT = re.compile(r"\d")
+_EIGHT_DIGITS = re.compile(r"\d(?:[\s.\-]?\d){7}")
+"""Found exactly where `_PHONE_LIKE` is (its match less the `+` and the digits past the eighth), and
+faster to look for: it starts with a digit, so the scan skips to digits."""
 
 
 class PrivacyError(Exception):
@@ -171,10 +173,10 @@ def mask(kind: str, address: str) -> str:
 def redact(text: str, *, names: tuple[str, ...] = (), placeholder: str = "[…]") -> str:
     """Free text for department and public views: phone numbers, e-mail addresses and the reporter's
     own name (when they typed it) removed."""
-    # The patterns are only tried where they can match: most texts have no "@" and few digits, and
-    # public lists redact thousands of texts per request.
+    # The patterns are only tried where they can match: most texts have no "@" and no run of eight
+    # digits, and public lists redact thousands of texts per request (an Open311 list, 3,000).
     cleaned = _EMAIL.sub(placeholder, text) if "@" in text else text
-    if _DIGIT.search(cleaned):
+    if _EIGHT_DIGITS.search(cleaned):
         cleaned = _PHONE_LIKE.sub(placeholder, cleaned)
     for name in names:
         if name and len(name.strip()) >= 3:

@@ -12,11 +12,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dashboard.intake import NewComplaint, record_complaint
+from dashboard.open311 import CLOSED, EXTENDED_STATUS, requests_json
 from gateway.app import DATABASE, WORKFLOW
 from tests.harness import ManualClock, RunningGateway
 from workflow.access import Actor
+from workflow.privacy import redact
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 ADMIN = Actor("siti", "admin")
@@ -282,3 +286,57 @@ async def test_the_xml_list_is_pinned_too(gateway: RunningGateway) -> None:
         "<extended_attributes><status>fixed</status><channel>walk_in</channel></extended_attributes></request>"
         "</service_requests>"
     )
+
+
+def _plain(rows: list[tuple[Any, ...]], names: dict[str, str], extensions: bool) -> str:
+    """The representation as the list used to build it: one dict per request, then json.dumps."""
+    answer = []
+    for (
+        code, status, confidential, category, description, department, requested, updated, expected,
+        resolved, place, latitude, longitude, medium, note,
+    ) in rows:  # fmt: skip
+        hidden = bool(confidential)
+        out: dict[str, Any] = {
+            "service_request_id": code,
+            "status": "closed" if status in CLOSED else "open",
+            "status_notes": None if hidden or not note else redact(note),
+            "service_name": names.get(category or "", category or ""),
+            "service_code": category or "",
+            "description": None if hidden else redact(description),
+            "agency_responsible": department or "",
+            "service_notice": "",
+            "requested_datetime": requested,
+            "updated_datetime": updated,
+            "expected_datetime": expected,
+            "address": None if hidden or not place else redact(place),
+            "address_id": "",
+            "zipcode": "",
+            "lat": None if hidden or latitude is None else round(latitude, 4),
+            "long": None if hidden or longitude is None else round(longitude, 4),
+            "media_url": "",
+        }
+        if extensions:
+            closed = "fixed" if resolved else "closed"
+            extended = closed if status == "closed" else EXTENDED_STATUS.get(status, "open")
+            out["extended_attributes"] = {"status": extended, "channel": medium}
+        answer.append(out)
+    return json.dumps(answer, ensure_ascii=False)
+
+
+TEXT = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+    ["", "hubungi 081234567890", 'a@b.id \\ "x"', "\u2028\x00\x1f"]
+)
+OPTIONAL = st.none() | TEXT
+STAMP = st.none() | st.sampled_from(["2026-11-20T00:30:15Z", "999-01-02T03:04:05Z"])
+COORDINATE = st.none() | st.floats() | st.integers(-200, 200)
+ROW = st.tuples(
+    TEXT, st.sampled_from([*EXTENDED_STATUS, "closed", "draft"]) | TEXT, st.booleans(), OPTIONAL, TEXT,
+    OPTIONAL, STAMP, STAMP, STAMP, st.booleans(), OPTIONAL, COORDINATE, COORDINATE, OPTIONAL, OPTIONAL,
+)  # fmt: skip
+
+
+@given(st.lists(ROW, max_size=4), st.dictionaries(TEXT, TEXT, max_size=3), st.booleans())
+def test_the_written_out_json_is_what_json_dumps_writes(
+    rows: list[tuple[Any, ...]], names: dict[str, str], extensions: bool
+) -> None:
+    assert requests_json(rows, names, extensions) == _plain(rows, names, extensions)
