@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from conversation.text import distance, fold, wordset
 
@@ -56,24 +57,20 @@ MAX_SPAN = 14
 # Tidying the text left once the place phrases are cut out.
 _INTRO_BEFORE_PLACE = re.compile(r"\b(di|at|on|in)\s*$", re.IGNORECASE)
 _DANGLING_INTRO = re.compile(r"\b(di|at|on|in|near)\b(?=\s*([,.;!?]|$))", re.IGNORECASE)
-_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([,.;!?])")
-_SPACES = re.compile(r"\s+")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+(?=[,.;!?])")  # a literal replacement: no template
 _DIGIT_AFTER_RT = re.compile(r"^[.:]?\d")
 _DANGLING = RELATIVE_WORDS | {"di", "ke", "the", "of", "dan"}
 
 
-@dataclass(slots=True)
-class _Tok:
-    """A token of the text. Not frozen: a message makes dozens, and a frozen dataclass is several
-    times slower to build; nothing changes one once `_tokens` made it."""
+class _Tok(NamedTuple):
+    """A token and what it says whatever text it is in: one per distinct token text, made once by
+    `_read_token` (the same words recur in every message); where it stands is kept apart."""
 
     raw: str
     norm: str
     hard_stop: bool
     ends_sentence: bool
     may_start: bool  # the word could begin a place phrase (`_span_start` decides)
-    start: int
-    end: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,20 +105,21 @@ _HARD_STOPS = frozenset(",;!?\n()")
 _MARKERS = STREET_WORDS | RELATIVE_WORDS | ENGLISH_INTRO | _NAME_STARTS | {"di", "rt", "rw"}
 
 
-def _tokens(text: str) -> list[_Tok]:
+def _tokens(text: str) -> tuple[list[_Tok], list[tuple[int, int]]]:
+    """The tokens of `text`, and where each one is in it (start, end)."""
     toks = []
+    where = []
     for match in _TOKEN.finditer(text):
-        raw = match.group(0)
-        toks.append(_Tok(raw, *_read_token(raw), match.start(), match.end()))
-    return toks
+        toks.append(_read_token(match.group()))
+        where.append(match.span())
+    return toks, where
 
 
 @lru_cache(maxsize=8192)
-def _read_token(raw: str) -> tuple[str, bool, bool, bool]:
-    """What a token says whatever text it is in: (folded form, hard stop, ends a sentence, may
-    start a place). Cached: the same words recur in every message.
+def _read_token(raw: str) -> _Tok:
+    """What a token says whatever text it is in. Cached: the same words recur in every message.
 
-    "May start" holds for every word some branch of `_span_start` accepts before looking at the
+    `may_start` holds for every word some branch of `_span_start` accepts before looking at the
     next words, so a word without it is passed over at once (most words of a message).
     """
     norm = fold(raw).strip(".-'")
@@ -131,7 +129,7 @@ def _read_token(raw: str) -> tuple[str, bool, bool, bool]:
         and not hard
         and (norm in _MARKERS or raw[:1].isupper() or bool(_RT_RW.match(norm)) or _near_single_name(norm))
     )
-    return norm, hard, raw.endswith(".") and norm not in _ABBREVIATIONS, may_start
+    return _Tok(raw, norm, hard, raw.endswith(".") and norm not in _ABBREVIATIONS, may_start)
 
 
 def _known_name_at(toks: list[_Tok], i: int) -> int:
@@ -228,7 +226,7 @@ def _span_end(toks: list[_Tok], start: int, covered: int) -> int:
 @lru_cache(maxsize=4096)
 def find_place(text: str) -> PlaceMatch | None:
     """The place phrases in `text`, or None when it does not say where."""
-    toks = _tokens(text)
+    toks, where = _tokens(text)
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(toks):
@@ -247,7 +245,7 @@ def find_place(text: str) -> PlaceMatch | None:
         return None
     pieces: list[str] = []
     for first, end in spans:
-        piece = text[toks[first].start : toks[end - 1].end].strip(" .,-")
+        piece = text[where[first][0] : where[end - 1][1]].strip(" .,-")
         if piece and not any(piece.lower() in p.lower() for p in pieces):
             pieces.append(piece)
     if not pieces:
@@ -255,20 +253,20 @@ def find_place(text: str) -> PlaceMatch | None:
     rest_parts = []
     cursor = 0
     for first, end in spans:
-        before = text[cursor : toks[first].start]
+        before = text[cursor : where[first][0]]
         rest_parts.append(_INTRO_BEFORE_PLACE.sub("", before))
-        cursor = toks[end - 1].end
+        cursor = where[end - 1][1]
     rest_parts.append(text[cursor:])
-    rest = _SPACES.sub(" ", " ".join(rest_parts)).strip()
+    rest = " ".join(" ".join(rest_parts).split())
     rest = _DANGLING_INTRO.sub("", rest)
-    rest = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", rest)
-    rest = _SPACES.sub(" ", rest).strip(" ,.")
+    rest = _SPACE_BEFORE_PUNCTUATION.sub("", rest)
+    rest = " ".join(rest.split()).strip(" ,.")
     return PlaceMatch(text=", ".join(pieces), rest=rest)
 
 
 def kecamatan_of(text: str) -> str | None:
     """The canonical kecamatan named in `text`, if any (for the dashboard's area filter)."""
-    toks = _tokens(text)
+    toks, _where = _tokens(text)
     for i in range(len(toks)):
         if toks[i].norm not in _NAME_STARTS:
             continue

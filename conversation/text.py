@@ -10,7 +10,6 @@ import functools
 import re
 import unicodedata
 
-_SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -22,10 +21,16 @@ def fold(text: str) -> str:
     the webhook path.
     """
     if text.isascii():
-        return _SPACES.sub(" ", text.lower()).strip()
+        return _single_spaced(text.lower())
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _SPACES.sub(" ", stripped.casefold()).strip()
+    return _single_spaced(stripped.casefold())
+
+
+def _single_spaced(text: str) -> str:
+    r"""Runs of whitespace as one space, none at the ends: what `re.sub(r"\s+", " ", text).strip()`
+    gives (`\s` and `str.split()` agree on what whitespace is), without a regex."""
+    return " ".join(text.split())
 
 
 def words(text: str) -> list[str]:
@@ -91,7 +96,7 @@ def close_to(word: str, target: str) -> bool:
 
 def shorten(text: str, limit: int) -> str:
     """Cut `text` at a word boundary to at most `limit` characters, marking the cut with '...'."""
-    text = _SPACES.sub(" ", text).strip()
+    text = _single_spaced(text)
     if len(text) <= limit:
         return text
     if limit <= 3:

@@ -8,7 +8,9 @@ shortcut could get wrong.
 from __future__ import annotations
 
 import json
+import re
 import string
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -28,7 +30,7 @@ from conversation.keywords import strip_keyword
 from conversation.machine import step
 from conversation.places import KNOWN_NAMES, RELATIVE_WORDS, STREET_WORDS, find_place
 from conversation.state import ConversationState, Filed, Stage, dump, load
-from conversation.text import FuzzyIndex, distance, words
+from conversation.text import FuzzyIndex, distance, fold, shorten, words
 
 WIB = timezone(timedelta(hours=7))
 AT = datetime(2025, 3, 10, 8, 0, tzinfo=WIB)
@@ -265,6 +267,17 @@ def test_the_same_state_in_another_zone_keeps_its_zone() -> None:
 
 
 # ---- words and codes ----------------------------------------------------------------------------
+
+
+def test_whitespace_is_what_the_regex_called_whitespace() -> None:
+    # fold, shorten and find_place tidy spaces with str.split(), where they used `\\s+`.
+    every = [chr(c) for c in range(0x3001)]  # U+3000 is the last whitespace character
+    assert [ch for ch in every if re.match(r"\s", ch)] == [ch for ch in every if ch.isspace()]
+    assert not any(chr(c).isspace() for c in range(0x3001, sys.maxunicode + 1, 7))
+    assert fold(" Jl.\u3000Pemuda\x1c\t No. 3\u00a0") == "jl. pemuda no. 3"
+    assert shorten("a\u2003 b\n\nc", 10) == "a b c"
+    found = find_place("Lampu mati\u2003 di Jl. Pemuda \u2003, tolong")
+    assert found is not None and found.rest == "Lampu mati, tolong"
 
 
 def test_words_are_a_fresh_list_every_time() -> None:
