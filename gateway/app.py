@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -260,7 +260,7 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every log line of a request carries its id (the proxy's X-Request-Id when sane, else a new one)."""
     given = request.headers.get("X-Request-Id", "")
-    request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex[:16]
+    request_id = given if given and _SAFE_ID.match(given) else secrets.token_hex(8)
     token = REQUEST_ID.set(request_id)
     try:
         response = await handler(request)
@@ -297,7 +297,8 @@ async def latency_middleware(request: web.Request, handler: Handler) -> web.Stre
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
         if route not in STREAMING_ROUTES:
-            request.app[METRICS].http_latency.labels(route, request.method, f"{status // 100}xx").observe(
+            app_metrics = request.app[METRICS]
+            app_metrics.child(app_metrics.http_latency, route, request.method, f"{status // 100}xx").observe(
                 time.perf_counter() - started
             )
 
