@@ -11,7 +11,6 @@ import re
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import itemgetter
 from pathlib import Path
 from types import MappingProxyType
 
@@ -79,12 +78,19 @@ def _token_matches(token: str, keyword: str) -> bool:
     return close_to(token, keyword)
 
 
+# A number ("154", a phone number) is never a keyword nor a typo of one while no keyword has a
+# digit: it would take an edit per letter, and a keyword tolerates two at most.
+_NUMBERS_MATCH_NOTHING = not any(ch.isdigit() for word in VOCABULARY for ch in word)
+
+
 @lru_cache(maxsize=8192)
 def _keyword_words(token: str) -> frozenset[str]:
     """The keyword words `token` stands for (itself, or what it is a typo of). Cached: citizens
     use a small vocabulary, and this is the hot path of every suggestion."""
     if token in VOCABULARY:
         return frozenset({token})
+    if _NUMBERS_MATCH_NOTHING and token.isdigit():
+        return frozenset()
     return frozenset(k for k in _FUZZY.candidates(token) if _token_matches(token, k))
 
 
@@ -158,22 +164,18 @@ def suggest(text: str) -> Suggestion:
     weak word gives about 0.6, a clear phrase 0.75+, two categories tied 0.5 or less.
     """
     evidence = _evidence(words(text))
+    # Only a category with a possible phrase can score (every other one scores 0): ranked by score
+    # and, of equal scores, the category listed first (the larger -position).
     possible = _possible_phrases(evidence.present)
-    scores = sorted(
-        (
-            (_score(evidence, possible[position]) if position in possible else 0.0, c.slug)
-            for position, c in enumerate(CATEGORIES)
-            if c.keywords
-        ),
-        key=itemgetter(0),
-        reverse=True,  # still stable: of equal scores, the category listed first comes first
+    ranked = sorted(
+        ((_score(evidence, phrases), -position) for position, phrases in possible.items()), reverse=True
     )
-    best, slug = scores[0] if scores else (0.0, FALLBACK)
+    best, position = ranked[0] if ranked else (0.0, 0)
     if best <= 0:
         return Suggestion(FALLBACK, 0.0)
-    runner_up = scores[1][0] if len(scores) > 1 else 0.0
+    runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
     confidence = best / (best + runner_up + 0.6)
-    return Suggestion(slug, round(min(confidence, 0.95), 2))
+    return Suggestion(CATEGORIES[-position].slug, round(min(confidence, 0.95), 2))
 
 
 _CLAUSE_END = re.compile(

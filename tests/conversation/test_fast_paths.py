@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from conversation import api
 from conversation.catalog import SHRINKABLE, render, template
-from conversation.categories import CATEGORIES, suggest
+from conversation.categories import CATEGORIES, VOCABULARY, _keyword_words, _token_matches, suggest
 from conversation.codes import ALPHABET, LENGTH, PREFIX, is_code, new_code
 from conversation.commands import _ORDER, _one_slip, _slips_of, parse_command
 from conversation.gsm import BASIC, EXTENSION, SEGMENT, septets, to_gsm7
@@ -156,6 +156,20 @@ def test_a_phrase_counts_once_where_a_longer_one_covers_it() -> None:
     # the position, so the second scores only where it has words of its own.
     assert suggest("jalan rusak parah").slug == "jalan_rusak"
     assert suggest("lampu lampu lampu").slug == "lampu_pju"
+
+
+def test_words_out_of_order_score_nothing_even_where_a_phrase_was_possible() -> None:
+    singles = {p[0] for c in CATEGORIES for p in c.keywords if len(p) == 1}
+    pairs = [p for c in CATEGORIES for p in c.keywords if len(p) == 2 and not singles & set(p)]
+    assert pairs
+    for first, second in pairs:
+        assert suggest(f"{second} {first}") == suggest("saya mau tanya"), (first, second)
+
+
+@pytest.mark.parametrize("number", ["0", "3", "12", "154", "2025", "081234567890"])
+def test_a_number_stands_for_no_keyword(number: str) -> None:
+    assert _keyword_words(number) == frozenset()
+    assert not any(_token_matches(number, keyword) for keyword in VOCABULARY)
 
 
 # ---- GSM-7 ----------------------------------------------------------------------------------
