@@ -35,10 +35,19 @@ class AddressBook:
     """address -> its ciphertext. A Fernet encryption costs ~20 µs and the intake seals the same
     citizen's address for every reply it owes; reusing a ciphertext reveals nothing that the row's
     lookup hash does not already reveal (that two rows have the same address)."""
+    _hashes: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """(kind, address) -> its lookup hash: asked for every message (the identity) and every reply."""
 
     def key(self, kind: str, address: str) -> str:
         """The value of `channel_identities.address` for this address."""
-        return self.vault.lookup_hash(kind, address) if self.vault is not None else address
+        if self.vault is None:
+            return address
+        lookup = self._hashes.get((kind, address))
+        if lookup is None:
+            if len(self._hashes) >= SEAL_CACHE_SIZE:
+                self._hashes.clear()
+            lookup = self._hashes[(kind, address)] = self.vault.lookup_hash(kind, address)
+        return lookup
 
     def seal(self, address: str) -> str | None:
         """The value of `channel_identities.address_enc`."""

@@ -30,8 +30,13 @@ def test_the_cache_is_bounded_and_every_entry_still_opens() -> None:
     size = addressbook.SEAL_CACHE_SIZE
     numbers = [f"+62812{n:07d}" for n in range(size + 10)]
     sealed = [book.seal(number) for number in numbers]
-    assert len(book._ciphertexts) <= size
+    hashes = [book.key("phone", number) for number in numbers]
+    assert len(book._ciphertexts) <= size and len(book._hashes) <= size
     assert [vault.decrypt(token or "") for token in sealed] == numbers
+    assert hashes == [vault.lookup_hash("phone", number) for number in numbers]
+    assert (
+        book.key("twitter", "@Warga") == vault.lookup_hash("twitter", "@Warga") != book.key("phone", "@Warga")
+    )
 
 
 def test_without_a_vault_addresses_stay_as_they_are() -> None:
