@@ -265,7 +265,7 @@ def worker_env(url: str, fakes: Fakes | None, twilio_base: str, concurrency: int
         env["LAPOR_CHANNELS__TELEGRAM__API_BASE"] = fakes.telegram_api
     if concurrency is not None:
         env["LAPOR_OUTBOX__CONCURRENCY"] = str(concurrency)
-        env["LAPOR_OUTBOX__BATCH_SIZE"] = str(max(50, concurrency // 2))
+        env["LAPOR_OUTBOX__BATCH_SIZE"] = str(max(200, 2 * concurrency))
     return env
 
 
