@@ -14,6 +14,7 @@ import asyncio
 import functools
 import hmac
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,6 +54,18 @@ MAX_BODY = 64 * 1024
 than the app-wide 12 MiB that dashboard photo uploads need. More is refused with an Open311 413."""
 DEFAULT_WINDOW = timedelta(days=90)
 OPENAPI = Path(__file__).parent / "static" / "open311-openapi.json"
+VISIBLE = (
+    r"[^\u0000-\u0020\u007f-\u00a0\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u1680\u180e"
+    r"\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u3000\ufeff\ufff9-\ufffb]"
+)
+"""One character someone can read: not whitespace (what `str.strip` removes), not a control or
+format character (Unicode Cc and Cf: NUL, U+001C..U+001F, zero-width space, BOM, bidi marks...).
+A description or address made only of those says nothing, so it is refused, and the OpenAPI
+document serves this same pattern: clients and fuzzers are told exactly what is accepted. Only
+characters of the BMP are listed, as `\\uXXXX` escapes, which ECMA-262, Python and Rust regexes read
+alike (an ECMA regex without the u flag sees a character past the BMP as two surrogates: outside
+the class too, so visible everywhere)."""
+_VISIBLE = re.compile(VISIBLE)
 
 
 def add_open311_routes(app: web.Application) -> None:
@@ -337,7 +350,11 @@ def _parse_time(value: str | None, name: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise Open311Error(400, f"{name} must be a W3C date-time, e.g. 2025-05-01T00:00:00Z") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # within a day of year 1 or 9999 with an offset: before or after everything
+        return datetime.min.replace(tzinfo=UTC) if parsed.year == 1 else datetime.max.replace(tzinfo=UTC)
 
 
 def query_requests(conn: Connection, params: Mapping[str, str], now: datetime) -> str:
@@ -461,12 +478,13 @@ async def create_request(request: web.Request, fmt: str) -> web.Response:
         raise Open311Error(400, "service_code is required")
     lat = _float(form, "lat", -90, 90)
     lon = _float(form, "long", -180, 180)
-    address = str(form.get("address_string") or "").strip()[:500] or None
+    place = str(form.get("address_string") or "").strip()[:500]
+    address = place if _VISIBLE.search(place) else None
     if (lat is None or lon is None) and address is None:
         raise Open311Error(400, "a location is required: lat and long, or address_string")
     description = str(form.get("description") or "").strip()[:4000]
-    if not description:
-        raise Open311Error(400, "description is required")
+    if not _VISIBLE.search(description):
+        raise Open311Error(400, "description is required: something to read, not only spaces or controls")
     phone = str(form.get("phone") or "").strip() or None
     name = " ".join(str(form.get(k) or "").strip() for k in ("first_name", "last_name")).strip() or None
     media_url = str(form.get("media_url") or "").strip()
@@ -508,5 +526,8 @@ async def openapi(request: web.Request) -> web.StreamResponse:
     document = json.loads(await asyncio.to_thread(OPENAPI.read_text, encoding="utf-8"))
     codes = [s["service_code"] for s in await common.database(request).run(_services)]
     form = document["paths"]["/requests.{fmt}"]["post"]["requestBody"]["content"]
-    form["application/x-www-form-urlencoded"]["schema"]["properties"]["service_code"]["enum"] = codes
+    fields = form["application/x-www-form-urlencoded"]["schema"]["properties"]
+    fields["service_code"]["enum"] = codes
+    for name in ("description", "address_string"):
+        fields[name]["pattern"] = VISIBLE  # what create_request checks, whatever the file says
     return web.json_response(document)

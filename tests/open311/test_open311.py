@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import re
+import unicodedata
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -14,6 +17,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
+from dashboard.open311 import OPENAPI, VISIBLE
 from gateway.app import WORKFLOW
 from tests.harness import RunningGateway
 from tests.open311.conftest import KEY
@@ -168,6 +172,10 @@ async def test_a_request_through_its_life_with_extended_statuses(gateway: Runnin
     assert "extended_attributes" not in body  # only on request
 
 
+EXAMPLES = int(os.environ.get("LAPOR_FUZZ_EXAMPLES", "15"))
+"""Examples per operation; raise it (and vary `-p hypothesis --hypothesis-seed`) to look harder."""
+
+
 async def test_schemathesis_against_the_served_openapi_document(gateway: RunningGateway) -> None:
     import schemathesis
     from hypothesis import HealthCheck, given, settings
@@ -184,7 +192,9 @@ async def test_schemathesis_against_the_served_openapi_document(gateway: Running
         for result in schema.get_all_operations():
             operation = result.ok()
 
-            @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+            @settings(
+                max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
+            )
             @given(case=operation.as_strategy())
             def check(case: Any) -> None:
                 if case.method == "POST" and isinstance(case.body, dict) and len(str(case.body)) % 2:
@@ -198,3 +208,62 @@ async def test_schemathesis_against_the_served_openapi_document(gateway: Running
     assert len(checked) == 7, checked
     async with aiohttp.ClientSession() as http, http.get(gateway.url + BASE + "/services.json") as response:
         assert response.status == 200  # still serving after the fuzzing
+
+
+INVISIBLE = ["\x1c\x1c", " ", "\x00", "\t\r\n\x0b\x0c", "\u200b", "\ufeff\u00a0", "\u3000\u2028",
+             "\x7f\x85\x9f", "\u200e\u202e\u2066", "\u00ad\u2060"]  # fmt: skip
+READABLE = ["a", "\x1c.", "\u200bx", "\u0663", "\U0001f6a7", "\ue000", "   Got   "]
+
+
+async def test_a_description_needs_something_to_read_as_the_document_says(gateway: RunningGateway) -> None:
+    async with gateway.session.get(gateway.url + BASE + "/openapi.json") as response:
+        document = await response.json()
+    form = document["paths"]["/requests.{fmt}"]["post"]["requestBody"]["content"]
+    fields = form["application/x-www-form-urlencoded"]["schema"]["properties"]
+    assert fields["description"]["pattern"] == fields["address_string"]["pattern"] == VISIBLE
+    pattern = re.compile(fields["description"]["pattern"])
+    for text in INVISIBLE:
+        assert pattern.search(text) is None, repr(text)
+        status, body = await _post(gateway, "json", **{**LAMP, "description": text}, api_key=KEY)
+        assert status == 400 and "description" in body, repr(text)
+        place_only = {k: v for k, v in LAMP.items() if k not in ("lat", "long")}
+        status, body = await _post(gateway, "json", **{**place_only, "address_string": text}, api_key=KEY)
+        assert status == 400 and "location" in body, repr(text)
+    for text in READABLE:
+        assert pattern.search(text), repr(text)
+        status, body = await _post(gateway, "json", **{**LAMP, "description": text}, api_key=KEY)
+        assert status == 200, (repr(text), body)
+        code = json.loads(body)[0]["service_request_id"]
+        _, _, body = await _get(gateway, f"/requests/{code}.json")
+        assert json.loads(body)[0]["description"] == text.strip()
+
+
+def test_the_pattern_leaves_out_whitespace_controls_and_format_characters_only() -> None:
+    pattern = re.compile(VISIBLE)
+    for point in range(0x10000):
+        char = chr(point)
+        invisible = char.isspace() or unicodedata.category(char) in ("Cc", "Cf")
+        if pattern.fullmatch(char) is None:
+            assert invisible, f"U+{point:04X} is readable but refused"
+        elif char.isspace() or unicodedata.category(char) == "Cc" or char in "\u200b\u200e\u2060\ufeff":
+            raise AssertionError(f"U+{point:04X} is accepted as something to read")
+    assert pattern.fullmatch("\U000e0001") is not None  # past the BMP all counts, in every regex dialect
+    served = json.loads(OPENAPI.read_text(encoding="utf-8"))  # the file says what the code checks
+    form = served["paths"]["/requests.{fmt}"]["post"]["requestBody"]["content"]
+    fields = form["application/x-www-form-urlencoded"]["schema"]["properties"]
+    assert fields["description"]["pattern"] == fields["address_string"]["pattern"] == VISIBLE
+
+
+async def test_a_window_at_the_ends_of_the_calendar_holds_everything(gateway: RunningGateway) -> None:
+    status, body = await _post(gateway, "json", **LAMP, api_key=KEY)
+    code = json.loads(body)[0]["service_request_id"]
+    # In UTC these are the year 0 and the year 10000, which Python's datetime cannot hold (was a 500).
+    status, _, body = await _get(
+        gateway,
+        "/requests.json",
+        start_date="0001-01-01T00:00:00+01:00",
+        end_date="9999-12-31T23:00:00-05:00",
+    )
+    assert status == 200 and [r["service_request_id"] for r in json.loads(body)] == [code]
+    status, _, body = await _get(gateway, "/requests.json", end_date="0001-01-01T00:30:00+01:00")
+    assert status == 200 and json.loads(body) == []
