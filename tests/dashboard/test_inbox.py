@@ -159,3 +159,37 @@ async def test_a_large_inbox_is_counted_only_to_a_thousand(dashboard: Dashboard)
             assert "(1000+)" in await response.text()
         async with admin.get("/dashboard/" + q(category="sampah")) as response:
             assert "(501)" in await response.text()
+        async with admin.get("/dashboard/" + q(q="MATI")) as response:
+            assert "(1000+)" in await response.text()  # the search's count, as capped
+        async with admin.get("/dashboard/" + q(q="mati b00999")) as response:
+            assert "(1)" in await response.text()  # a word of the text and one of the code
+
+
+async def test_a_word_is_found_within_one_text_never_across_two(dashboard: Dashboard) -> None:
+    """Description, place and code are searched as one text joined by spaces: a word cannot span
+    the join (the end of the description and the start of the place are not one word)."""
+    split = await file(dashboard, "Lampu mati di Jl. Pe", "muda depan Paragon")
+    whole = await file(dashboard, "Lampu mati di Jl. Pemuda", "depan Paragon")
+    await dashboard.add_user("siti", "admin")
+    async with dashboard.browser() as admin:
+        assert await dashboard.login(admin, "siti") == 302
+        assert await listed(admin, q(q="pemuda")) == [whole]
+        assert await listed(admin, q(q="pemuda paragon")) == [whole]
+        assert await listed(admin, q(q="pe muda")) == [whole, split]
+        assert await listed(admin, q(q=f"paragon {split[-3:].lower()}")) == [split]
+        assert await listed(admin, q(q="paragon" + split[:3].lower())) == [], "place and code are apart too"
+
+
+async def test_the_gateways_postgresql_connections_have_no_jit(dashboard: Dashboard) -> None:
+    """JIT compiling cost more than the text search's count it was for (store.db.make_engine)."""
+    from sqlalchemy import text
+
+    from gateway.app import DATABASE
+
+    database = dashboard.gateway.app[DATABASE]
+    if database.dialect != "postgresql":
+        assert database.dialect == "sqlite"  # nothing to compile there
+        return
+    assert await database.run(lambda conn: conn.execute(text("SHOW jit")).scalar()) == "off"
+    async with database.engine.connect() as conn:
+        assert (await conn.execute(text("SHOW jit"))).scalar() == "off"
