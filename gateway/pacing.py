@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 DEFAULT_CHANNEL_RATES: Mapping[str, float] = {
     "telegram": 30.0,
@@ -45,6 +46,8 @@ CLAIM_AHEAD_SECONDS = 0.25
 """How far ahead a paced channel's rows are claimed: what its buckets allow within this time. It
 covers the time between claims (`HELD_BACK_TICK`) and a claim's own round trip, and keeps the rows a
 crash would leave in doubt to a quarter second's worth."""
+
+ONE_SECOND = timedelta(seconds=1)
 
 HELD_BACK_TICK = 0.05
 """How soon the dispatcher claims again when pacing held rows back (instead of its idle poll)."""
@@ -161,6 +164,10 @@ class TokenBuckets:
         if bucket is not None:
             bucket.admitted += 1
 
+    def admitted(self, channel: str, key: str) -> int:
+        bucket = self._buckets.get((channel, key))
+        return bucket.admitted if bucket is not None else 0
+
     def spend(self, channel: str, key: str, now: datetime) -> None:
         """An admitted send starts: its token is spent, its reservation fulfilled."""
         bucket = self._bucket(channel, key, now)
@@ -184,6 +191,47 @@ class TokenBuckets:
                 del self._buckets[(channel, key)]
 
 
+class SendsPerSecond:
+    """The sends started on each channel in the last second: no one-second window of starts may
+    hold more than the channel's rate.
+
+    The bucket alone lets a second hold its rate plus its burst, and the provider sees each send a
+    little after it starts, later when the event loop is busy: such jitter can move a few more into
+    one of the provider's seconds. Capping the starts at the rate leaves the burst as room for
+    that, so the provider's busiest second stays within rate + burst; the average is unchanged."""
+
+    def __init__(self, rates: Mapping[str, float]) -> None:
+        self._limits = {channel: max(1, math.floor(rate)) for channel, rate in rates.items()}
+        self._starts: dict[str, deque[datetime]] = {channel: deque() for channel in rates}
+
+    def _recent(self, channel: str, now: datetime) -> deque[datetime] | None:
+        starts = self._starts.get(channel)
+        if starts is not None:
+            while starts and now - starts[0] >= ONE_SECOND:
+                starts.popleft()
+        return starts
+
+    def room(self, channel: str, now: datetime, pending: int) -> bool:
+        """Whether one more send may start now, with `pending` admitted ones yet to start."""
+        starts = self._recent(channel, now)
+        return starts is None or len(starts) + pending < self._limits[channel]
+
+    def started(self, channel: str, now: datetime) -> None:
+        starts = self._starts.get(channel)
+        if starts is not None:
+            starts.append(now)
+
+    def wait(self, channel: str, now: datetime, pending: int) -> float:
+        """Seconds until `room` (0 if now): when enough of the last second's starts age out."""
+        starts = self._recent(channel, now)
+        if starts is None or len(starts) + pending < self._limits[channel]:
+            return 0.0
+        excess = len(starts) + pending - self._limits[channel]
+        if excess >= len(starts):  # sends admitted but not started fill the second: look again soon
+            return HELD_BACK_TICK
+        return max(0.0, (starts[excess] + ONE_SECOND - now).total_seconds())
+
+
 class Pacer:
     """The channel and recipient buckets, in three steps per row: reserved when it is claimed,
     admitted when it gets a send slot, spent when its send starts."""
@@ -197,6 +245,7 @@ class Pacer:
     ) -> None:
         self.channels = TokenBuckets(channel_rates, burst_seconds=CHANNEL_BURST_SECONDS)
         self.recipients = TokenBuckets(recipient_rates, burst=RECIPIENT_BURST)
+        self.seconds = SendsPerSecond(channel_rates)
         self._ahead = ahead
         self._paced = frozenset(channel_rates) | frozenset(recipient_rates)
         self._lock = threading.Lock()
@@ -247,6 +296,8 @@ class Pacer:
                 return False
             if not self.channels.available(channel, "", now):
                 return False
+            if not self.seconds.room(channel, now, self.channels.admitted(channel, "")):
+                return False
             self.channels.admit(channel, "", now)
             self.recipients.admit(channel, recipient, now)
             return True
@@ -259,6 +310,7 @@ class Pacer:
         with self._lock:
             self.channels.spend(channel, "", now)
             self.recipients.spend(channel, recipient, now)
+            self.seconds.started(channel, now)
             self._spent += 1
             if self._spent % 10_000 == 0:
                 self.recipients.forget_idle(now)
@@ -268,4 +320,8 @@ class Pacer:
         if channel not in self._paced:
             return 0.0
         with self._lock:
-            return max(self.channels.wait(channel, "", now), self.recipients.wait(channel, recipient, now))
+            return max(
+                self.channels.wait(channel, "", now),
+                self.recipients.wait(channel, recipient, now),
+                self.seconds.wait(channel, now, self.channels.admitted(channel, "")),
+            )
