@@ -3,14 +3,16 @@
 A flood of status updates (one verification round, a bulk forward) can owe thousands of messages at
 once. WhatsApp senders have a documented throughput, and Telegram allows about 30 messages a second
 per bot and one a second per chat; past those, messages are refused or silently dropped. So pacing
-works in two steps:
+works in three steps per row:
 
-- at claim, the dispatcher takes only the rows that the channel's and the recipient's buckets will
-  allow within the next `CLAIM_AHEAD_SECONDS` (a *reservation*); the rest stay pending, in order;
-- right before each send, the row *takes* its tokens, waiting in the dispatcher until they are there.
+- *reserve*, at claim: the dispatcher claims only the rows that the channel's and the recipient's
+  buckets will allow within the next `CLAIM_AHEAD_SECONDS`; the rest stay pending, in order;
+- *admit*, when a send slot is free: the row goes on only if both buckets have a token now (and
+  the channel started fewer than its rate in the last second); its tokens are set aside;
+- *spend*, when its send starts: the tokens count from here, as the provider will count them.
 
-Tokens spent at send time are what the provider sees: rows claimed a little early, or waiting for a
-free send slot, cannot arrive at the provider together. A 429 still pauses the channel
+So rows claimed early, or waiting for a free slot, cannot reach the provider together, and a send
+task that starts late (a busy event loop) counts when it starts. A 429 still pauses the channel
 (gateway.outbox); pacing just makes it rare.
 
 Limits are per process: with several sending processes, give each its share. The buckets are shared
@@ -38,9 +40,10 @@ DEFAULT_RECIPIENT_RATES: Mapping[str, float] = {"telegram": 1.0}
 """Messages per second to one recipient: Telegram asks bots for no more than one a second per chat."""
 
 CHANNEL_BURST_SECONDS = 0.1
-"""A channel's bucket holds a tenth of a second of its rate (at least one message): any one-second
-window then sees at most the rate plus that (88 at 80/s, 33 at 30/s). It only absorbs the event
-loop's lateness; tokens are taken when each send starts, so nothing else bunches them up."""
+"""A channel's bucket holds a tenth of a second of its rate (at least one message): it lets a
+dispatcher that was late catch up. Send starts are also capped at the rate per second
+(`SendsPerSecond`), so the burst is left as room for the jitter between a send's start and its
+arrival: the provider's busiest second stays within the rate plus this (88 at 80/s, 33 at 30/s)."""
 
 CLAIM_AHEAD_SECONDS = 0.25
 """How far ahead a paced channel's rows are claimed: what its buckets allow within this time. It
