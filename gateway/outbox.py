@@ -402,12 +402,13 @@ class Dispatcher:
         # Leases lapse rarely (a crash, a stall): looked for once a second, not in every claim.
         look_for_lapsed = self._lapsed_checked is None or now - self._lapsed_checked >= LAPSED_CHECK
         pacer = self._pacer
+        rows: list[dict[str, Any]] = []
+        """Reserved so far: given back if the transaction does not commit."""
 
-        def claim(conn: Connection) -> list[dict[str, Any]]:
+        def claim(conn: Connection) -> None:
             candidates = list(conn.execute(lapsed, params).mappings()) if look_for_lapsed else []
             found = conn.execute(due, params).mappings().all()
             self._more = len(found) == fetch or len(candidates) == fetch
-            rows: list[dict[str, Any]] = []
             for candidate in [*candidates, *found]:
                 if len(rows) == limit:
                     self._more = True
@@ -415,7 +416,7 @@ class Dispatcher:
                 if pacer.reserve(candidate["channel"], candidate["to_address"], now):
                     rows.append(dict(candidate))
             if not rows:
-                return []
+                return
             blocked = unreachable_addresses(conn, rows, self._addresses)
             if blocked:
                 for row in [r for r in rows if (r["to_kind"], r["to_address"]) in blocked]:
@@ -423,7 +424,7 @@ class Dispatcher:
                     pacer.release(row["channel"], row["to_address"])
                     rows.remove(row)
                 if not rows:
-                    return []
+                    return
             # Marked as started in the claim itself: one commit per batch, not per message. A crash
             # from here on leaves the rows in doubt, and the next claimer asks the provider first.
             conn.execute(
@@ -435,12 +436,13 @@ class Dispatcher:
                     "claim_now": now,
                 },
             )
-            return rows
 
         try:
-            rows = await self._db.run(claim)
+            await self._db.run(claim)
         except BaseException:
             self._more = True
+            for row in rows:
+                pacer.release(row["channel"], row["to_address"])
             raise
         if look_for_lapsed:
             self._lapsed_checked = now
