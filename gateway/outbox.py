@@ -590,8 +590,8 @@ class Dispatcher:
             if not exc.unreachable:
                 self._note_throttle(channel, exc)
             return exc
-        except Exception as exc:  # an adapter bug must not lose the row: treat as retryable
-            log.exception("adapter %s raised while sending outbox row %s", channel, row["id"])
+        except Exception as exc:  # a bug (adapter, unsealing) must not lose the row: retryable
+            log.exception("outbox row %s: sending through %s raised", row["id"], channel)
             return SendError(f"internal: {type(exc).__name__}", retryable=True)
         finally:
             if not spent:  # no send: the tokens set aside for it are free again
