@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -167,12 +168,106 @@ def _take_turns(n: int) -> list[api.Turn]:
     return turns
 
 
+def _ingest_bodies() -> list[str]:
+    """The texts `bench/ingest.py` sends (its `BODIES`, `{n}` still to fill)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_ingest", _HERE / "ingest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.BODIES)
+
+
+MIX_STEPS_SHOWN = 6
+"""Steps 1..6 of a sender are shown apart, the later ones together (`7+`)."""
+
+
+def bench_ingest_mix(count: int, seed: int) -> tuple[list[float], list[int], float]:
+    """The conversation step on the traffic `bench/ingest.py` sends, in this (fresh) process.
+
+    `count` SMS texts drawn as `signed_requests` draws them (a random body of `BODIES` with `{n}`
+    filled, from a pool of `count // 4` senders), each stepped with its sender's state, the state
+    JSON round-tripped between steps as the store keeps it (that round trip is not timed). No
+    pipeline answers are fed back (a YA only asks for duplicates), so a sender's draft keeps
+    growing while it waits at the confirmation, as it does when a sender sends one complaint after
+    another. Returns the mean microseconds of a step by the sender's step number (1..6, then
+    7+ together), how many steps each of those had, and the mean over all steps.
+    """
+    bodies = _ingest_bodies()
+    rng = random.Random(seed)
+    senders = [f"+628{rng.randrange(10**9, 10**10)}" for _ in range(max(1, count // 4))]
+    traffic = [
+        (rng.choice(senders), rng.choice(bodies).format(n=rng.randrange(1, 500))) for _ in range(count)
+    ]
+    now = datetime.now(UTC)
+    states: dict[str, dict[str, Any] | None] = {}
+    steps_of: dict[str, int] = {}
+    spent = [0.0] * (MIX_STEPS_SHOWN + 1)
+    seen = [0] * (MIX_STEPS_SHOWN + 1)
+    clock = time.perf_counter
+    for sender, body in traffic:
+        number = steps_of.get(sender, 0)
+        steps_of[sender] = number + 1
+        turn = api.Turn(medium="sms", at=now, text=body)
+        ctx = api.Context(now=now, new_tracking_code="LPR-7K3M9Q")
+        state = states.get(sender)
+        started = clock()
+        result = step(state, turn, ctx)
+        elapsed = clock() - started
+        states[sender] = json.loads(json.dumps(result.state))
+        slot = min(number, MIX_STEPS_SHOWN)
+        spent[slot] += elapsed
+        seen[slot] += 1
+    means = [total / max(n, 1) * 1e6 for total, n in zip(spent, seen, strict=True)]
+    return means, seen, sum(spent) / count * 1e6
+
+
+def _ingest_mix_runs(count: int, runs: int) -> tuple[list[float], list[int], float]:
+    """`bench_ingest_mix` in `runs` fresh processes (seeds 1..runs): medians per step number and of
+    the means. Fresh, so no run finds the texts of the one before in the caches."""
+    import subprocess
+
+    results = []
+    for seed in range(1, runs + 1):
+        command = [sys.executable, __file__, "--ingest-once", str(seed), "--count", str(count)]
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        results.append(json.loads(out))
+    means = [statistics.median(r[0][i] for r in results) for i in range(MIX_STEPS_SHOWN + 1)]
+    return means, results[0][1], statistics.median(r[2] for r in results)
+
+
+def _print_ingest_mix(count: int, runs: int) -> None:
+    means, seen, mean = _ingest_mix_runs(count, runs)
+    labels = [str(i + 1) for i in range(MIX_STEPS_SHOWN)] + [f"{MIX_STEPS_SHOWN + 1}+"]
+    by_step = ", ".join(f"{label}: {us:.0f}" for label, us in zip(labels, means, strict=True))
+    print(f"ingest mix ({count} texts, {count // 4} senders; median of {runs} fresh processes):")
+    print(f"  us a step by the sender's step number: {by_step}")
+    print(f"  (steps of each number in seed 1: {', '.join(map(str, seen))}); mean {mean:.0f} us a step")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-store", action="store_true", help="only the pure machine figures")
+    parser.add_argument("--count", type=int, default=1200, help="texts in the ingest mix")
+    parser.add_argument("--ingest", action="store_true", help="only the ingest mix")
+    parser.add_argument("--ingest-once", type=int, metavar="SEED", help=argparse.SUPPRESS)
+    parser.add_argument("--setup-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.ingest_once is not None:
+        # One run in this process (for `_ingest_mix_runs`, and for valgrind: the instructions of the
+        # mix are those of this run less those of the same command with --setup-only).
+        if args.setup_only:
+            _ingest_bodies()
+            step(None, api.Turn(medium="sms", at=START, text="x"), api.Context(START, "LPR-7K3M9Q"))
+            return
+        print(json.dumps(bench_ingest_mix(args.count, args.ingest_once)))
+        return
+    _print_ingest_mix(args.count, args.runs)
+    if args.ingest:
+        return
     bench_pure(200)  # warm the caches (compiled patterns, catalog) before measuring
     pure = statistics.median(bench_pure(args.steps) for _ in range(args.runs))
     alone = statistics.median(bench_machine(args.steps) for _ in range(args.runs))
