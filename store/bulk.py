@@ -4,8 +4,8 @@ Why: a gateway process is bound by the GIL, and Core's executemany spends 30-50 
 (a parameter dict, then a bind processor for every datetime and JSON value) where the database
 itself needs about 12. The intake writes four to six rows per message, so that overhead alone capped
 a SQLite gateway at a few hundred messages a second. Here a statement's text and its per-column
-converters are worked out once per (dialect, table, columns) from the table's own types, and the
-driver's executemany gets plain tuples.
+converters are worked out once per (dialect, table, columns) from the table's own types; SQLite's
+executemany gets plain tuples, PostgreSQL one statement over column arrays.
 
 The stored values are exactly what Core would have written (SQLite datetimes as
 `YYYY-MM-DD HH:MM:SS.ffffff` UTC text, JSON as `json.dumps` text, a JSON None as `null`), so rows
@@ -26,11 +26,14 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, Table
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from store.models import UTCDateTime
 
 Convert = Callable[[Any], Any]
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
+"""Compiles column types to the names PostgreSQL casts arrays to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,12 @@ class Flavor:
     @property
     def sqlite(self) -> bool:
         return self.name == "sqlite"
+
+    @property
+    def arrays(self) -> bool:
+        """Many rows as one statement over column arrays (`unnest`) instead of one per row:
+        PostgreSQL spends ~17 µs of CPU a row that way against ~27 for executemany's binds."""
+        return self.name == "postgresql"
 
     def placeholders(self, count: int, start: int = 1) -> list[str]:
         if self.paramstyle == "qmark":
@@ -117,13 +126,18 @@ class _Plan:
     sql: str
     columns: tuple[str, ...]
     converters: tuple[Convert | None, ...]
+    columnar: bool = False
+    """Parameters are one array per column (see `Flavor.arrays`), not one tuple per row."""
 
-    def params(self, rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    def params(self, rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]] | tuple[list[Any], ...]:
         pairs = list(zip(self.columns, self.converters, strict=True))
-        return [
+        tuples = [
             tuple(row[name] if convert is None else convert(row[name]) for name, convert in pairs)
             for row in rows
         ]
+        if self.columnar:
+            return tuple(list(column) for column in zip(*tuples, strict=True))
+        return tuples
 
 
 def _converters(table: Table, columns: Sequence[str], fl: Flavor) -> tuple[Convert | None, ...]:
@@ -137,6 +151,16 @@ def _known(table: Table, name: str) -> str:
     return name
 
 
+def _arrays(table: Table, columns: Sequence[str], fl: Flavor) -> str:
+    """`unnest($1::VARCHAR(32)[], $2::JSON[], ...)` for these columns."""
+    marks = fl.placeholders(len(columns))
+    typed = (
+        f"{mark}::{table.c[name].type.compile(dialect=_POSTGRESQL)}[]"
+        for mark, name in zip(marks, columns, strict=True)
+    )
+    return f"unnest({', '.join(typed)})"
+
+
 @lru_cache(maxsize=256)
 def _insert_plan(table: Table, columns: tuple[str, ...], fl: Flavor) -> _Plan:
     given = set(columns)
@@ -145,8 +169,12 @@ def _insert_plan(table: Table, columns: tuple[str, ...], fl: Flavor) -> _Plan:
         if column.name not in given and default is not None and not column.primary_key:
             raise ValueError(f"{table.name}.{column.name} has a Python-side default: give it explicitly")
     converters = _converters(table, columns, fl)
+    names = ", ".join(columns)
+    if fl.arrays:
+        sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM {_arrays(table, columns, fl)}"  # noqa: S608
+        return _Plan(sql, columns, converters, columnar=True)
     marks = ", ".join(fl.placeholders(len(columns)))
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 - own columns
+    sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"  # noqa: S608 - own columns
     return _Plan(sql, columns, converters)
 
 
@@ -154,6 +182,13 @@ def _insert_plan(table: Table, columns: tuple[str, ...], fl: Flavor) -> _Plan:
 def _update_plan(table: Table, key: str, columns: tuple[str, ...], fl: Flavor) -> _Plan:
     every = (*columns, key)
     converters = _converters(table, every, fl)
+    if fl.arrays:
+        assignments = ", ".join(f"{name} = v.{name}" for name in columns)
+        sql = (
+            f"UPDATE {table.name} SET {assignments} FROM {_arrays(table, every, fl)}"  # noqa: S608
+            f" AS v({', '.join(every)}) WHERE {table.name}.{key} = v.{key}"
+        )
+        return _Plan(sql, every, converters, columnar=True)
     marks = fl.placeholders(len(every))
     assignments = ", ".join(f"{name} = {mark}" for name, mark in zip(columns, marks, strict=False))
     sql = f"UPDATE {table.name} SET {assignments} WHERE {key} = {marks[-1]}"  # noqa: S608 - own columns
@@ -169,9 +204,14 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
 
 
 def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
-    """`UPDATE table SET <the other columns> WHERE key = row[key]` for every row, in one executemany."""
+    """`UPDATE table SET <the other columns> WHERE key = row[key]` for every row, in one statement.
+
+    Each key once: in one statement over many rows, which of two updates to a row wins is undefined.
+    """
     if not rows:
         return
+    if len({row[key] for row in rows}) != len(rows):
+        raise ValueError(f"update_rows: a {table.name}.{key} appears twice")
     columns = tuple(name for name in rows[0] if name != key)
     plan = _update_plan(table, key, columns, flavor(conn))
     conn.exec_driver_sql(plan.sql, plan.params(rows))

@@ -190,3 +190,14 @@ async def test_naive_datetimes_are_refused(db: Database) -> None:
 def test_unknown_columns_never_reach_sql() -> None:
     with pytest.raises(KeyError, match="no column"):
         select_in(None, models.outbox, ("id; DROP TABLE outbox",), "id", [1])  # type: ignore[arg-type]
+
+
+async def test_update_rows_refuses_a_row_twice(db: Database) -> None:
+    """One statement over many rows applies one of two updates to a row, and which is undefined."""
+
+    def work(conn: Connection) -> None:
+        rows = [{"id": 1, "status": "sent"}, {"id": 1, "status": "failed"}]
+        update_rows(conn, models.outbox, "id", rows)
+
+    with pytest.raises(ValueError, match="outbox.id appears twice"):
+        await db.run(work)
