@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -163,13 +164,68 @@ def suggest(text: str) -> Suggestion:
     Confidence grows with the evidence for the winner and shrinks with the runner-up's: a single
     weak word gives about 0.6, a clear phrase 0.75+, two categories tied 0.5 or less.
     """
-    evidence = _evidence(words(text))
-    # Only a category with a possible phrase can score (every other one scores 0): ranked by score
-    # and, of equal scores, the category listed first (the larger -position).
-    possible = _possible_phrases(evidence.present)
-    ranked = sorted(
-        ((_score(evidence, phrases), -position) for position, phrases in possible.items()), reverse=True
-    )
+    return _suggestion(_chunk_scores(tuple(words(text))))
+
+
+# For `_chunk_scores`: the phrases of several words starting with each word, as (category
+# position, rank in the category, phrase), and the categories with each word as a phrase alone.
+_LONG_PHRASES_FROM: dict[str, tuple[tuple[int, int, tuple[str, ...]], ...]] = {}
+_ALONE_IN: dict[str, frozenset[int]] = {}
+for _position, _category in enumerate(CATEGORIES):
+    for _rank, _phrase in enumerate(_category.by_length):
+        if len(_phrase) == 1:
+            _ALONE_IN[_phrase[0]] = _ALONE_IN.get(_phrase[0], frozenset()) | {_position}
+        else:
+            _entry = (_position, _rank, _phrase)
+            _LONG_PHRASES_FROM[_phrase[0]] = (*_LONG_PHRASES_FROM.get(_phrase[0], ()), _entry)
+_NO_SCORES: Mapping[int, float] = MappingProxyType({})
+
+
+@lru_cache(maxsize=1024)
+def _alone(found: frozenset[str]) -> tuple[int, ...]:
+    """The categories with a phrase of one word among `found` (what a token stands for)."""
+    return tuple(sorted(frozenset().union(*(_ALONE_IN.get(word, frozenset()) for word in found))))
+
+
+@lru_cache(maxsize=8192)
+def _chunk_scores(tokens: tuple[str, ...]) -> Mapping[int, float]:
+    """Each category's score (by position in `CATEGORIES`) over these words, as `_score` counts
+    it (a category not here scores 0). Cached: the same words come back as a message, a line of
+    the description and a clause of it.
+
+    `_score` tries a category's phrases longest first, each where it matches from left to right,
+    taking the positions no phrase took before: so the matches of the phrases of several words
+    are played out in that order, and then each phrase of one word takes every position its word
+    stands at that none took, 1 each.
+    """
+    stands_for = [_keyword_words(t) for t in tokens]
+    matches = []
+    for start, found in enumerate(stands_for):
+        for word in found:
+            for position, rank, phrase in _LONG_PHRASES_FROM.get(word, ()):
+                size = len(phrase)
+                if start + size > len(tokens):
+                    continue
+                if all(phrase[i] in stands_for[start + i] for i in range(1, size)):
+                    matches.append((position, rank, start, size))
+    scores: dict[int, float] = {}
+    taken: dict[int, set[int]] = {}
+    for position, _rank, start, size in sorted(matches):
+        claimed = taken.setdefault(position, set())
+        if claimed.isdisjoint(range(start, start + size)):
+            claimed.update(range(start, start + size))
+            scores[position] = scores.get(position, 0.0) + 1.0 + 0.75 * (size - 1)
+    for index, found in enumerate(stands_for):
+        if found:
+            for position in _alone(found):
+                if index not in taken.get(position, ()):
+                    scores[position] = scores.get(position, 0.0) + 1.0
+    return MappingProxyType(scores) if scores else _NO_SCORES
+
+
+def _suggestion(scores: Mapping[int, float]) -> Suggestion:
+    # Ranked by score and, of equal scores, the category listed first (the larger -position).
+    ranked = sorted(((score, -position) for position, score in scores.items()), reverse=True)
     best, position = ranked[0] if ranked else (0.0, 0)
     if best <= 0:
         return Suggestion(FALLBACK, 0.0)
@@ -178,8 +234,11 @@ def suggest(text: str) -> Suggestion:
     return Suggestion(CATEGORIES[-position].slug, round(min(confidence, 0.95), 2))
 
 
+# A run of sentence and comma marks, not the dot of an abbreviation. The look-ahead only says
+# first what the run starts with, so the look-behinds are tried where a mark is, not at every
+# character (14 times faster, the same matches).
 _CLAUSE_END = re.compile(
-    r"(?<!\bjl)(?<!\bjln)(?<!\bgg)(?<!\bno)(?<!\bkel)(?<!\bkec)(?<!\brt)(?<!\brw)[.!?;,\n]+",
+    r"(?=[.!?;,\n])(?<!\bjl)(?<!\bjln)(?<!\bgg)(?<!\bno)(?<!\bkel)(?<!\bkec)(?<!\brt)(?<!\brw)[.!?;,\n]+",
     re.IGNORECASE,
 )
 
@@ -214,3 +273,85 @@ def needs_location(slug: str | None) -> bool:
 def display_name(slug: str | None, lang: str) -> str:
     category = BY_SLUG.get(slug or FALLBACK) or BY_SLUG[FALLBACK]
     return category.name(lang)
+
+
+# ---- scores that grow: a category's score over words that come a few at a time ----------------
+#
+# `_score` claims phrases longest first, each at the first free place it matches. Where no
+# occurrence of a phrase of several words straddles a point between two words, the claims on each
+# side never meet, so the score of all the words is the sum of the scores of the two sides (each
+# an exact sum of quarters: no rounding). `Scores` keeps the sum of the words up to such a point
+# and the few words after it.
+
+LONGEST_PHRASE = max(len(phrase) for c in CATEGORIES for phrase in c.keywords)
+POSITION: Mapping[str, int] = MappingProxyType({c.slug: i for i, c in enumerate(CATEGORIES)})
+_LONG_RUN = 48  # pending words past which a cut is looked for anywhere
+
+
+def _straddled(stands_for: list[frozenset[str]], cut: int) -> bool:
+    """Whether some phrase of several words matches across the point before word `cut` (all the
+    words such a phrase would take must be in `stands_for`)."""
+    for start in range(max(0, cut - LONGEST_PHRASE + 1), cut):
+        for word in stands_for[start]:
+            for _position, _rank, phrase in _LONG_PHRASES_FROM.get(word, ()):
+                size = len(phrase)
+                if start + size > cut and all(phrase[i] in stands_for[start + i] for i in range(1, size)):
+                    return True
+    return False
+
+
+class Scores:
+    """Category scores over a word sequence given a few words at a time, as `suggest` would score
+    all of them; immutable (`add` gives a new one)."""
+
+    __slots__ = ("pending", "totals")
+
+    def __init__(self, totals: Mapping[int, float] = MappingProxyType({}), pending: tuple[str, ...] = ()):
+        self.totals = totals  # the scores of the words before `pending`
+        self.pending = pending  # words after the last point no phrase straddles (known so far)
+
+    def add(self, tokens: Sequence[str]) -> Scores:
+        if not tokens:
+            return self
+        tokens = tuple(tokens)
+        pending = self.pending
+        if not pending:
+            return Scores(self.totals, tokens)
+        # A point with a whole phrase's length of words after it: no later word can make a phrase
+        # straddle it. Where the new words start is the one tried first (the pending words then
+        # are those of one message, whose scores the cache knows); only a long run of words with
+        # no such point is cut elsewhere.
+        reach = LONGEST_PHRASE - 1
+        if len(tokens) >= reach:
+            around = [_keyword_words(t) for t in (*pending[-reach:], *tokens[:reach])]
+            if not _straddled(around, min(reach, len(pending))):
+                return Scores(_plus(self.totals, _chunk_scores(pending)), tokens)
+        pending += tokens
+        if len(pending) > _LONG_RUN:
+            stands_for = [_keyword_words(t) for t in pending]
+            for cut in range(len(pending) - reach, 0, -1):
+                if not _straddled(stands_for, cut):
+                    return Scores(_plus(self.totals, _chunk_scores(pending[:cut])), pending[cut:])
+        return Scores(self.totals, pending)
+
+    def scores(self) -> Mapping[int, float]:
+        return _plus(self.totals, _chunk_scores(self.pending)) if self.pending else self.totals
+
+    def suggestion(self) -> Suggestion:
+        """What `suggest` says of all the words."""
+        return _suggestion(self.scores())
+
+    def has(self, position: int) -> bool:
+        """Whether the words have a keyword of the category at `position` (its score is not 0)."""
+        return self.scores().get(position, 0.0) > 0
+
+
+def _plus(a: Mapping[int, float], b: Mapping[int, float]) -> Mapping[int, float]:
+    if not b:
+        return a
+    if not a:
+        return b
+    total = dict(a)
+    for position, score in b.items():
+        total[position] = total.get(position, 0.0) + score
+    return total

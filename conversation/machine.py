@@ -22,7 +22,7 @@ from typing import Any
 
 from conversation import api
 from conversation.catalog import render
-from conversation.categories import FALLBACK, display_name, key_clause, suggest
+from conversation.categories import FALLBACK, display_name
 from conversation.commands import (
     Command,
     CommandName,
@@ -34,6 +34,7 @@ from conversation.commands import (
     looks_english,
     parse_command,
 )
+from conversation.description import describe
 from conversation.display import local_time
 from conversation.gsm import SEGMENT, septets
 from conversation.guards import has_enough, has_location, stage_of
@@ -60,8 +61,6 @@ ALREADY_FILED_WINDOW = timedelta(days=1)
 EVIDENCE_WINDOW = timedelta(hours=2)
 # At most this many complaints are listed in answer to a bare STATUS (each is one SMS).
 STATUS_LIST_LIMIT = 3
-# Longer descriptions are summarised by their key clause.
-LONG_SUMMARY = 80
 # Below this the category is not named back to the citizen (it is still stored as a hint).
 CONFIDENT = 0.5
 
@@ -219,10 +218,12 @@ def _append_description(draft: DraftState, text: str) -> None:
     text = text.strip()
     if not text:
         return
-    combined = f"{draft.description}\n{text}" if draft.description else text
+    before = draft.description
+    combined = f"{before}\n{text}" if before else text
     draft.description = combined[:MAX_DESCRIPTION]
-    match = find_place(draft.description)
-    suggestion = suggest(match.rest if match is not None and match.rest else draft.description)
+    # The category of all the words but the place (`plain_suggestion`), read from where the
+    # reading of the description before these words stopped.
+    suggestion = describe(draft.description, before).suggestion()
     draft.category = suggestion.slug
     draft.confidence = suggestion.confidence
 
@@ -305,18 +306,9 @@ def _fill_location_answer(draft: DraftState, text: str) -> None:
 
 
 def _summary(draft: DraftState) -> str:
-    """The complaint in a line: its words without the place phrases (the place is shown apart).
-
-    A long message is summarised by the clause that names the problem, so a rant that opens with
-    greetings and history still reads "Saluran air sudah mampet" in the confirmation.
-    """
-    flat = " ".join(draft.description.split())
-    if len(flat) > LONG_SUMMARY:
-        flat = key_clause(flat, draft.category)
-    match = find_place(flat)
-    if match is not None and len(words(match.rest)) >= 2:
-        return match.rest
-    return flat
+    """The complaint in a line: its words without the place phrases (the place is shown apart);
+    a long message is summarised by the clause that names the problem (`plain_summary`)."""
+    return describe(draft.description).summary(draft.description, draft.category)
 
 
 def _place_label(run: _Step, draft: DraftState) -> str:

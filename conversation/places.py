@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from conversation.text import distance, fold, wordset
 
@@ -132,7 +133,7 @@ def _read_token(raw: str) -> _Tok:
     return _Tok(raw, norm, hard, raw.endswith(".") and norm not in _ABBREVIATIONS, may_start)
 
 
-def _known_name_at(toks: list[_Tok], i: int) -> int:
+def _known_name_at(toks: Sequence[_Tok], i: int) -> int:
     """Length in tokens of a known Semarang place name starting at token i (0 if none)."""
     if toks[i].norm not in _NAME_STARTS:
         return 1 if _near_single_name(toks[i].norm) else 0
@@ -149,14 +150,14 @@ def _near_single_name(word: str) -> bool:
     return len(word) >= 6 and any(distance(word, name, 1) <= 1 for name in _SINGLE_NAMES)
 
 
-def _is_rt_rw(toks: list[_Tok], i: int) -> bool:
+def _is_rt_rw(toks: Sequence[_Tok], i: int) -> bool:
     norm = toks[i].norm
     if _RT_RW.match(norm):
         return True
     return norm in ("rt", "rw") and i + 1 < len(toks) and bool(_DIGIT_AFTER_RT.match(toks[i + 1].norm))
 
 
-def _usable_after(toks: list[_Tok], i: int) -> bool:
+def _usable_after(toks: Sequence[_Tok], i: int) -> bool:
     """A marker needs a real word after it: 'depan' alone, or 'jalan rusak', says nowhere."""
     if i >= len(toks) or toks[i].hard_stop or not toks[i].norm:
         return False
@@ -169,12 +170,12 @@ def _usable_after(toks: list[_Tok], i: int) -> bool:
     return norm not in STOP_WORDS and norm not in {"di", "ke", "nya"}
 
 
-def _names_a_thing(toks: list[_Tok], i: int) -> bool:
+def _names_a_thing(toks: Sequence[_Tok], i: int) -> bool:
     """'lampu jalan', 'penerangan jalan': here 'jalan' is part of what is broken, not a street."""
     return toks[i].norm == "jalan" and i > 0 and toks[i - 1].norm in {"lampu", "penerangan", "lampunya"}
 
 
-def _span_start(toks: list[_Tok], i: int) -> tuple[int, int] | None:
+def _span_start(toks: Sequence[_Tok], i: int) -> tuple[int, int] | None:
     """(first token, tokens the marker itself covers) when a place phrase starts at token i."""
     tok = toks[i]
     norm = tok.norm
@@ -201,7 +202,7 @@ def _span_start(toks: list[_Tok], i: int) -> tuple[int, int] | None:
     return None
 
 
-def _span_end(toks: list[_Tok], start: int, covered: int) -> int:
+def _span_end(toks: Sequence[_Tok], start: int, covered: int) -> int:
     """Index after the last token of the place phrase that starts at `start`."""
     end = start + covered
     if toks[end - 1].ends_sentence if covered else False:
@@ -223,24 +224,156 @@ def _span_end(toks: list[_Tok], start: int, covered: int) -> int:
     return end
 
 
-@lru_cache(maxsize=4096)
-def find_place(text: str) -> PlaceMatch | None:
-    """The place phrases in `text`, or None when it does not say where."""
-    toks, where = _tokens(text)
-    spans: list[tuple[int, int]] = []
-    i = 0
-    while i < len(toks):
-        start = _span_start(toks, i) if toks[i].may_start else None
+class _End:
+    """What stands after the tokens read so far: a hard stop, which every decision reads the way
+    it reads the end of a text (a line break inside a text is one: see `LineRest`). Reading it is
+    counted, so a decision that looked past the tokens read so far is known: it may go otherwise
+    once more text follows."""
+
+    __slots__ = ()
+    reads = 0
+
+    @property
+    def raw(self) -> str:
+        _End.reads += 1
+        return "\n"
+
+    @property
+    def norm(self) -> str:
+        _End.reads += 1
+        return ""
+
+    @property
+    def hard_stop(self) -> bool:
+        _End.reads += 1
+        return True
+
+    @property
+    def ends_sentence(self) -> bool:
+        _End.reads += 1
+        return False
+
+    @property
+    def may_start(self) -> bool:
+        _End.reads += 1
+        return False
+
+
+# A decision checks at most two tokens ahead of the last one it has read before reading the next
+# (`i + 2 < len(toks)`), so after four of these it always reads one before it could run past them.
+_ENDS: tuple[_Tok, ...] = cast(tuple[_Tok, ...], (_End(),) * 4)
+
+
+def _scan(
+    toks: Sequence[_Tok], i: int, stop: int, sync: tuple[int, Scan] | None = None, settled_only: bool = False
+) -> tuple[list[tuple[int, int, int]], int, bool]:
+    """The place spans `find_place` finds from token `i` on, as (decision, first, end), the tokens
+    read (`stop` of them) being followed by `_ENDS`; the index of the first decision that read
+    past them (`stop` if none); and whether the scan stopped early at `sync`.
+
+    `settled_only`: stop at that first decision (what follows the tokens may change it and all
+    after it). `sync` = (offset, scan): the tokens from `offset` on are those `scan` read alone;
+    the scan stops at the first of their decisions `scan` took too (none before it having read
+    past the end): from there on both read the same tokens the same way, so `scan` has the rest.
+    """
+    spans: list[tuple[int, int, int]] = []
+    unsettled = stop
+    offset, alone = sync if sync is not None else (stop, None)
+    while i < stop:
+        if alone is not None and i >= offset and alone.took(i - offset, toks[i - 1] if i else None):
+            return spans, i, True
+        if not toks[i].may_start:
+            i += 1
+            continue
+        reads = _End.reads
+        start = _span_start(toks, i)
+        if start is not None:
+            first, covered = start
+            end = _span_end(toks, first, covered)
+        if _End.reads != reads and unsettled == stop:
+            unsettled, alone = i, None
+            if settled_only:
+                return spans, i, False
         if start is None:
             i += 1
             continue
-        first, covered = start
-        end = _span_end(toks, first, covered)
         while end > first + covered and toks[end - 1].norm in _DANGLING:
             end -= 1
         if end > first:
-            spans.append((first, end))
+            spans.append((i, first, end))
         i = max(end, i + 1)
+    return spans, unsettled, False
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """A text read for place phrases once (`read` caches it): its tokens, where they are, and the
+    spans `find_place` cuts out; and how the scan stood where the text ends, so that a text that
+    goes on (a description that grows) picks the scan up there instead of reading it all again.
+    """
+
+    toks: tuple[_Tok, ...]
+    where: tuple[tuple[int, int], ...]
+    spans: tuple[tuple[int, int], ...]
+    decisions: tuple[int, ...]  # the token at which the scan found each span
+    # The first `settled` spans stand whatever follows the text; decisions from token `resume` on
+    # read past its end. `decided`: (decision, next) for the settled spans: the scan jumped from
+    # each decision to `next`, over the tokens between.
+    settled: int
+    resume: int
+    decided: tuple[tuple[int, int], ...]
+
+    def took(self, index: int, before: _Tok | None) -> bool:
+        """Whether the scan of this text alone took a decision at token `index`, one that does not
+        depend on what follows the text, with `before` the token read before it (the only one a
+        decision looks back at: "lampu jalan" is a thing, not a street)."""
+        if index >= self.resume or any(d < index < n for d, n in self.decided):
+            return False
+        return not (index == 0 and before is not None and _names_a_thing((before, self.toks[0]), 1))
+
+
+@lru_cache(maxsize=8192)
+def read(text: str) -> Scan:
+    """`text` read for place phrases (cached: a message is read for its own place, as a line of
+    the description and as a clause of the summary)."""
+    toks, where = _tokens(text)
+    spans, resume, _synced = _scan((*toks, *_ENDS), 0, len(toks))
+    settled = [(i, end) for i, _first, end in spans if i < resume]
+    return Scan(
+        toks=tuple(toks),
+        where=tuple(where),
+        spans=tuple((first, end) for _i, first, end in spans),
+        decisions=tuple(i for i, _first, _end in spans),
+        settled=len(settled),
+        resume=resume,
+        decided=tuple((i, max(end, i + 1)) for i, end in settled),
+    )
+
+
+def reads_on(before: Scan, after: Scan) -> bool:
+    """Whether the text of `after`, following that of `before` after a space, is cut into the
+    spans it would be after a line break (a hard stop): the decisions of `before` that read past
+    its end take the same spans, and `after` reads from its first token as it does alone."""
+    keep = max(before.resume - 1, 0)
+    window = before.toks[keep:]
+    resume = before.resume - keep
+    if resume >= len(window):
+        return after.took(0, window[-1] if window else None)
+    toks = (*window, *after.toks, *_ENDS)
+    sync = (len(window), after)
+    spans, stop, synced = _scan(toks, resume, len(window) + len(after.toks), sync, settled_only=True)
+    if not synced or stop != len(window):
+        return False
+    closing = zip(before.decisions[before.settled :], before.spans[before.settled :], strict=True)
+    return spans == [(d - keep, first - keep, end - keep) for d, (first, end) in closing]
+
+
+@lru_cache(maxsize=4096)
+def find_place(text: str) -> PlaceMatch | None:
+    """The place phrases in `text`, or None when it does not say where."""
+    scan = read(text)
+    where = scan.where
+    spans = scan.spans
     if not spans:
         return None
     pieces: list[str] = []
@@ -276,3 +409,360 @@ def kecamatan_of(text: str) -> str | None:
             if name in KECAMATAN:
                 return name
     return None
+
+
+# ---- a rest that grows: find_place's rest of a text read fragment by fragment -------------------
+#
+# `find_place` cuts the place phrases out of a text and tidies what is left with regexes over all of
+# it. A description grows a line at a time, and reading it all again at every turn costs more the
+# longer it gets. The same rest can be built one item (a run of non-space characters) at a time:
+# once the spans are cut, the rest is the items of the text between them joined by one space, and
+# each regex changes one item looking at no more than the first character of the next:
+# - `_INTRO_BEFORE_PLACE` cuts an intro word ("di") at the end of the last item before a span;
+# - `_DANGLING_INTRO` drops an intro word inside an item when punctuation follows it, in the item or
+#   as the next item's first character, or when the rest ends there;
+# - `_SPACE_BEFORE_PUNCTUATION` drops the space before an item that starts with punctuation.
+# `RestItems` applies them so; `PlaceStream` feeds it the text between the spans as it reads.
+
+_PUNCTUATION = frozenset(",.;!?")
+
+
+def _dangling_cut(item: str, following: str | None) -> str:
+    """`_DANGLING_INTRO` on one item of the rest, `following` being the first character of the next
+    item (None: the rest ends here)."""
+    if following is None:
+        return _DANGLING_INTRO.sub("", item)
+    if following not in _PUNCTUATION and item.isalnum():
+        return item  # no punctuation after any word of it
+    return _DANGLING_INTRO.sub("", f"{item} {following}")[:-2]
+
+
+class RestItems:
+    """The rest of a text built an item at a time (see above). Fed the text between the place
+    spans in order: `feed` the text of a segment, `cut` where a span starts, `finish` at the end.
+
+    `held` is the last final item, waiting for the first character of the next one; `last` the
+    last item of the open segment (a span after it cuts its intro word), `joined` whether `last`
+    may still grow (no space after it yet). Copied, never shared, as a stream goes on.
+    """
+
+    __slots__ = ("held", "joined", "last", "out")
+
+    def __init__(self) -> None:
+        self.out = ""
+        self.held: str | None = None
+        self.last: str | None = None
+        self.joined = False
+
+    def copy(self) -> RestItems:
+        other = RestItems.__new__(RestItems)
+        other.out, other.held, other.last, other.joined = self.out, self.held, self.last, self.joined
+        return other
+
+    def feed(self, text: str, emitted: list[str]) -> None:
+        """More text of the open segment; the items that became final go to `emitted`."""
+        if not text:
+            return
+        parts = text.split()
+        if not parts:
+            self.joined = False
+            return
+        if self.last is not None:
+            if self.joined and not text[0].isspace():
+                parts[0] = self.last + parts[0]
+            else:
+                self._final(self.last, emitted)
+        for part in parts[:-1]:
+            self._final(part, emitted)
+        self.last = parts[-1]
+        self.joined = not text[-1].isspace()
+
+    def cut(self, emitted: list[str]) -> None:
+        """A place phrase starts: the open segment ends (`_INTRO_BEFORE_PLACE` on its last item)."""
+        if self.last is not None:
+            last = _INTRO_BEFORE_PLACE.sub("", self.last)
+            if last:
+                self._final(last, emitted)
+            self.last = None
+        self.joined = False
+
+    def finish(self, emitted: list[str]) -> str:
+        """The text ends: the rest, as `find_place` gives it."""
+        if self.last is not None:
+            self._final(self.last, emitted)
+            self.last = None
+        if self.held is not None:
+            self._emit(_dangling_cut(self.held, None), emitted)
+            self.held = None
+        return self.out.strip(" ,.")
+
+    def append(self, part: Part, emitted: list[str]) -> None:
+        """What `part` (a text read into an empty `RestItems`) does after this, the text here
+        ending with a space: its items become final and are emitted as they were there, but for
+        the meeting of this open item and held item with its first ones."""
+        if part.lead is None:
+            return  # only spaces
+        if self.last is not None:
+            item = self.last if part.lead == "feed" else _INTRO_BEFORE_PLACE.sub("", self.last)
+            self.last = None
+            if item:
+                self._final(item, emitted)
+        if part.first is None:
+            self.last, self.joined = part.last, part.joined
+            return
+        if self.held is not None:
+            self._emit(_dangling_cut(self.held, part.first[0]), emitted)
+        if part.out:
+            if not self.out:
+                self.out = part.out
+            elif part.out[0] in _PUNCTUATION:
+                self.out += part.out
+            else:
+                self.out += " " + part.out
+        emitted.extend(part.emitted)
+        self.held, self.last, self.joined = part.held, part.last, part.joined
+
+    def _final(self, item: str, emitted: list[str]) -> None:
+        if self.held is not None:
+            self._emit(_dangling_cut(self.held, item[0]), emitted)
+        self.held = item
+
+    def _emit(self, item: str, emitted: list[str]) -> None:
+        if not item:
+            return
+        emitted.append(item)
+        if not self.out:
+            self.out = item
+        elif item[0] in _PUNCTUATION:
+            self.out += item
+        else:
+            self.out += " " + item
+
+
+
+class _Recorder(RestItems):
+    """A `RestItems` that notes the first item made final and what first met its open item."""
+
+    __slots__ = ("first", "lead")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: str | None = None
+        self.lead: str | None = None
+
+    def feed(self, text: str, emitted: list[str]) -> None:
+        if self.lead is None and text and not text.isspace():
+            self.lead = "feed"
+        super().feed(text, emitted)
+
+    def cut(self, emitted: list[str]) -> None:
+        if self.lead is None:
+            self.lead = "cut"
+        super().cut(emitted)
+
+    def _final(self, item: str, emitted: list[str]) -> None:
+        if self.first is None:
+            self.first = item
+        super()._final(item, emitted)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A text's share of a rest, worked out once from an empty `RestItems` (`RestItems.append`
+    adds it to any other): what first met the open item ("feed": text; "cut": a place phrase;
+    None: only spaces), the first item made final, the items emitted and the state left."""
+
+    lead: str | None
+    first: str | None
+    out: str
+    emitted: tuple[str, ...]
+    held: str | None
+    last: str | None
+    joined: bool
+    has_piece: bool
+    fed: int  # how much of the text went in
+
+
+def _snapshot(items: _Recorder, emitted: list[str], has_piece: bool, fed: int) -> Part:
+    return Part(
+        items.lead, items.first, items.out, tuple(emitted), items.held, items.last, items.joined, has_piece,
+        fed,
+    )
+
+
+@lru_cache(maxsize=8192)
+def _parts(text: str) -> tuple[Part, Part]:
+    """`text`'s share of the rest of a text it starts a part of, up to where a span may start that
+    depends on what follows (`PlaceStream`); and its share as a line of one (`LineRest`: its
+    spans stop at the line break). One reading: the first is where the second passes through."""
+    scan = read(text)
+    where = scan.where
+    items = _Recorder()
+    emitted: list[str] = []
+    fed = 0
+    has_piece = False
+    upto = where[scan.resume][0] if scan.resume < len(scan.toks) else len(text)
+    opened = None
+    for index, (first, end) in enumerate(scan.spans):
+        if index == scan.settled:
+            items.feed(text[fed:upto], emitted)
+            opened, fed = _snapshot(items, emitted, has_piece, upto), upto
+        begin, finish = where[first][0], where[end - 1][1]
+        items.feed(text[fed:begin], emitted)
+        items.cut(emitted)
+        has_piece = has_piece or bool(text[begin:finish].strip(" .,-"))
+        fed = finish
+    if opened is None:
+        items.feed(text[fed:upto], emitted)
+        opened, fed = _snapshot(items, emitted, has_piece, upto), upto
+    items.feed(text[fed:], emitted)
+    return opened, _snapshot(items, emitted, has_piece, len(text))
+
+
+def line_part(text: str) -> Part:
+    """`text`'s share of the rest of a text it is a line of."""
+    return _parts(text)[1]
+
+
+class LineRest:
+    """`find_place` of lines joined by line breaks, given a line at a time: a line break is a
+    hard stop, so each line's spans are its own (`line_part`) and only its items meet the
+    neighbours'. Immutable to its users."""
+
+    __slots__ = ("has_piece", "items", "started")
+
+    def __init__(self) -> None:
+        self.items = RestItems()
+        self.has_piece = False
+        self.started = False
+
+    def extend(self, line: str, emitted: list[str]) -> LineRest:
+        new = LineRest.__new__(LineRest)
+        new.items = self.items.copy()
+        part = line_part(line)
+        if self.started:
+            new.items.feed("\n", emitted)
+        new.items.append(part, emitted)
+        new.has_piece = self.has_piece or part.has_piece
+        new.started = True
+        return new
+
+    def close(self, emitted: list[str]) -> tuple[bool, str]:
+        """The text ends here: (whether `find_place` finds a place, the rest it leaves)."""
+        return self.has_piece, self.items.copy().finish(emitted)
+
+
+_NEWLINE = _read_token("\n")
+
+
+class PlaceStream:
+    """`find_place` of a text given fragment by fragment (joined by a separator: " " between the
+    parts of a clause), each read once.
+
+    The scan of the spans resumes where it stood (`Scan.resume`: the first decision that needed
+    what follows); it runs into the new fragment only until it meets a decision the fragment's own
+    scan (`read`, shared with `find_place` of that text) took, and takes that scan's spans from
+    there. The text between the spans goes to a `RestItems` as soon as no span can start in it;
+    when the scan meets the fragment's own at its first token, the fragment's share of the rest is
+    the one worked out for it once (`_parts`). Immutable to its users.
+    """
+
+    __slots__ = ("fed", "has_piece", "items", "length", "resume", "start", "text", "toks", "where")
+
+    def __init__(self) -> None:
+        self.toks: list[_Tok] = []  # from the token before `resume` on (a decision looks back one)
+        self.where: list[tuple[int, int]] = []  # where those tokens are, from the text's start
+        self.resume = 0  # the next decision, an index into `toks`
+        self.text = ""  # the text from `start` on
+        self.start = 0
+        self.length = -1  # the text's length (-1: nothing read yet)
+        self.fed = 0  # how far the text went to `items`
+        self.items = RestItems()
+        self.has_piece = False  # a span with a place phrase in it (find_place gives a match)
+
+    def _copy(self) -> PlaceStream:
+        other = PlaceStream.__new__(PlaceStream)
+        other.toks, other.where = self.toks, self.where  # replaced, never changed in place
+        other.resume, other.text, other.start, other.length = self.resume, self.text, self.start, self.length
+        other.fed, other.has_piece, other.items = self.fed, self.has_piece, self.items.copy()
+        return other
+
+    def extend(self, fragment: str, separator: str, emitted: list[str]) -> PlaceStream:
+        """This text followed by `separator` (spaces) and `fragment` (just `fragment` if nothing
+        was read yet); the rest's items that became final go to `emitted`."""
+        new = self._copy()
+        scan = read(fragment)
+        if new.length < 0:
+            new._open(fragment, scan, 0, emitted)
+            return new
+        offset = new.length + len(separator)
+        toks = [*new.toks, *scan.toks]
+        joined_at = len(new.toks)
+        padded = (*toks, *_ENDS)
+        spans, stop, synced = _scan(padded, new.resume, len(toks), (joined_at, scan), settled_only=True)
+        if synced and stop == joined_at:
+            # The spans left to decide all end before the fragment, which reads as it does alone.
+            new._take(new.toks, new.where, spans, joined_at, emitted)
+            new.items.feed(new.text[new.fed - new.start :] + separator, emitted)
+            new._open(fragment, scan, offset, emitted)
+            return new
+        where = [*new.where, *[(a + offset, b + offset) for a, b in scan.where]]
+        if synced:
+            index = stop - joined_at
+            spans += [
+                (d + joined_at, first + joined_at, end + joined_at)
+                for (d, _next), (first, end) in zip(scan.decided, scan.spans, strict=False)
+                if d >= index
+            ]
+            stop = joined_at + scan.resume
+        new.text += separator + fragment
+        new.length = offset + len(fragment)
+        new._take(toks, where, spans, stop, emitted)
+        return new
+
+    def _open(self, fragment: str, scan: Scan, offset: int, emitted: list[str]) -> None:
+        """Go on with `fragment` (at `offset`, all read before fed) as its own scan left it."""
+        part = _parts(fragment)[0]
+        self.items.append(part, emitted)
+        self.has_piece = self.has_piece or part.has_piece
+        keep = max(scan.resume - 1, 0)
+        self.toks = list(scan.toks[keep:])
+        self.where = [(a + offset, b + offset) for a, b in scan.where[keep:]]
+        self.resume = scan.resume - keep
+        self.text = fragment[part.fed :]
+        self.start = self.fed = offset + part.fed
+        self.length = offset + len(fragment)
+
+    def close(self, emitted: list[str]) -> tuple[bool, str]:
+        """The text ends here: (whether `find_place` finds a place, the rest it leaves)."""
+        new = self._copy()
+        spans, _unsettled, _synced = _scan((*new.toks, *_ENDS), new.resume, len(new.toks))
+        new._take(new.toks, new.where, spans, len(new.toks), emitted)
+        return new.has_piece, new.items.finish(emitted)
+
+    def _take(
+        self,
+        toks: list[_Tok],
+        where: list[tuple[int, int]],
+        spans: list[tuple[int, int, int]],
+        stop: int,
+        emitted: list[str],
+    ) -> None:
+        """Cut the settled spans out, feed the text no span can start in, keep what may still."""
+        text, start, items = self.text, self.start, self.items
+        fed = self.fed
+        for _decision, first, end in spans:
+            begin, finish = where[first][0], where[end - 1][1]
+            items.feed(text[fed - start : begin - start], emitted)
+            items.cut(emitted)
+            if not self.has_piece and text[begin - start : finish - start].strip(" .,-"):
+                self.has_piece = True
+            fed = finish
+        limit = where[stop][0] if stop < len(toks) else self.length
+        if limit > fed:
+            items.feed(text[fed - start : limit - start], emitted)
+            fed = limit
+        keep = max(stop - 1, 0)
+        self.toks, self.where = toks[keep:], where[keep:]
+        self.resume = stop - keep
+        self.text, self.start, self.fed = text[fed - start :], fed, fed
