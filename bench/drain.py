@@ -276,12 +276,16 @@ def drain_once(
     concurrency: int | None,
     folder: Path,
     commits: Callable[[], int] | None = None,
+    tree: str | None = None,
 ) -> dict[str, Any]:
-    """Start a worker on a seeded database and follow the sent count until everything is sent."""
+    """Start a worker (from `tree`, another checkout, if given) on a seeded database and follow the
+    sent count until everything is sent."""
     samples: list[tuple[float, int, float]] = []
     """(seconds since start, rows sent, worker CPU seconds)"""
     commits_before = commits() if commits else 0
     env = worker_env(url, fakes, fakes.twilio, concurrency)
+    if tree is not None:
+        env["PYTHONPATH"] = tree
     worker = Server([sys.executable, *WORKER_ARGV], env, folder)
     started = time.perf_counter()
     sent = 0
@@ -479,6 +483,12 @@ def main() -> None:
         "--concurrency", default="200", help="[outbox] concurrency to run besides the default (sms mix)"
     )
     parser.add_argument("--pg-admin-url", default="postgresql://root@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--baseline-tree",
+        help="another checkout (e.g. `git archive <rev> | tar -x -C /tmp/before`): its `lapor worker` "
+        "runs too, in the same rounds, marked *; it must know this checkout's migrations (copy "
+        "store/migrations over if it is older)",
+    )
     args = parser.parse_args()
 
     from gateway.config import OutboxConfig
@@ -520,13 +530,18 @@ def main() -> None:
                 for mix in mixes:
                     rows = seeded[mix]
                     for backend, url in databases.items():
-                        for label, concurrency in settings if mix == "sms" else settings[:1]:
+                        runs: list[tuple[str, int | None, str | None]] = [
+                            (label, value, None) for label, value in settings if mix == "sms" or value is None
+                        ]
+                        if args.baseline_tree:
+                            runs += [(f"{label} *", value, args.baseline_tree) for label, value, _ in runs]
+                        for label, concurrency, tree in runs:
                             asyncio.run(seed(url, rows))
                             commits = None
                             if backend == "postgresql":
                                 name = url.rsplit("/", 1)[1]
                                 commits = lambda name=name: pg_commits(args.pg_admin_url, name)  # noqa: E731
-                            result = drain_once(url, fakes, len(rows), concurrency, folder, commits)
+                            result = drain_once(url, fakes, len(rows), concurrency, folder, commits, tree)
                             result.update(provider_view(fakes, len(rows)))
                             fakes.reset()
                             results[(mix, backend, label)].append(result)
