@@ -1,14 +1,15 @@
 """The conversation's contract with the gateway: what goes into a step and what comes out.
 
 The machine is pure: the pipeline hands it the reporter's persisted state, one event and a context
-(clock, a fresh tracking code, settings), and gets back the new state plus effects. Anything that
-needs the database (a status lookup, a duplicate search) is an effect whose answer the pipeline feeds
-back as another event in the same transaction, so the machine never does I/O.
+(clock, a fresh tracking code or a function making one, settings), and gets back the new state plus
+effects. Anything that needs the database (a status lookup, a duplicate search) is an effect whose
+answer the pipeline feeds back as another event in the same transaction, so the machine never does
+I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -165,10 +166,22 @@ DEFAULT_SETTINGS = Settings()
 
 @dataclass(frozen=True, slots=True)
 class Context:
+    """What a step gets besides the state and the event.
+
+    `new_tracking_code`: the code a complaint filed in this step gets. Few steps file one, so it
+    may be given as a function that makes one (`conversation.codes.new_code`): the machine calls
+    it only when it files, at most once a step. A plain code still works (tests, replays).
+    """
+
     now: datetime
-    new_tracking_code: str
+    new_tracking_code: str | Callable[[], str]
     # One shared default (settings are frozen): a context is made for every step.
     settings: Settings = DEFAULT_SETTINGS
+
+    def tracking_code(self) -> str:
+        """The code for a complaint filed in this step (made now if it is to be made)."""
+        code = self.new_tracking_code
+        return code if isinstance(code, str) else code()
 
 
 @dataclass(frozen=True, slots=True)

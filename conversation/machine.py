@@ -50,6 +50,8 @@ from conversation.state import (
     Stage,
     dump,
     load,
+    print_of,
+    same_print,
 )
 from conversation.text import has_letters, words
 
@@ -73,6 +75,13 @@ class _Step:
     ctx: api.Context
     effects: list[api.Effect] = field(default_factory=list)
     code_used: bool = False
+    code: str | None = None
+
+    def tracking_code(self) -> str:
+        """The context's code for this step, made once (it may be made on demand)."""
+        if self.code is None:
+            self.code = self.ctx.tracking_code()
+        return self.code
 
     @property
     def lang(self) -> str:
@@ -142,11 +151,11 @@ def _on_turn(run: _Step, turn: api.Turn) -> None:
     repeated = (
         bool(fingerprint)
         and not has_media
-        and fingerprint == state.last_fingerprint
+        and same_print(state.last_fingerprint, fingerprint)
         and state.last_turn_at is not None
         and turn.at - state.last_turn_at <= REPEAT_WINDOW
     )
-    state.last_fingerprint = fingerprint
+    state.last_fingerprint = print_of(fingerprint)
     state.last_turn_at = turn.at
 
     command = None if has_media else parse_command(text)
@@ -179,7 +188,7 @@ def _on_repeat(run: _Step, fingerprint: str) -> None:
         _prompt(run, stage_of(run.state), again=False)
         return
     for filed in run.state.filed:
-        if filed.fingerprint == fingerprint:
+        if same_print(filed.fingerprint, fingerprint):
             run.say("already_filed", code=filed.code)
             return
     run.say("welcome")
@@ -198,7 +207,7 @@ def _on_idle_turn(run: _Step, turn: api.Turn, text: str, keyword: str | None) ->
         return
     fingerprint = fold_text(text)
     for filed in state.filed:
-        if fingerprint == filed.fingerprint and turn.at - filed.at <= ALREADY_FILED_WINDOW:
+        if same_print(filed.fingerprint, fingerprint) and turn.at - filed.at <= ALREADY_FILED_WINDOW:
             run.say("already_filed", code=filed.code)
             return
     recent = state.filed[0] if state.filed else None
@@ -362,7 +371,7 @@ def _confirm(run: _Step, draft: DraftState) -> None:
 
 def _draft_effect(run: _Step, draft: DraftState, medium: str) -> api.Draft:
     return api.Draft(
-        tracking_code=run.ctx.new_tracking_code,
+        tracking_code=run.tracking_code(),
         description=draft.description,
         place=draft.place,
         attachments=tuple(draft.attachments),
@@ -376,7 +385,7 @@ def _draft_effect(run: _Step, draft: DraftState, medium: str) -> api.Draft:
 
 def _record_filed(run: _Step, code: str, draft: DraftState, at: datetime) -> None:
     state = run.state
-    state.filed.insert(0, Filed(code=code, at=at, fingerprint=fold_text(draft.description)))
+    state.filed.insert(0, Filed(code=code, at=at, fingerprint=print_of(fold_text(draft.description))))
     del state.filed[MAX_FILED:]
     state.draft = None
     state.anonymous_next = False

@@ -9,8 +9,9 @@ anything unreadable is treated as a fresh reporter rather than raised.
 from __future__ import annotations
 
 import enum
+import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -19,7 +20,10 @@ from typing import Any
 from conversation.api import Attachment, Place
 from conversation.catalog import CATALOGS
 
-VERSION = 1
+VERSION = 2
+# Version 1 held fingerprints as the folded text itself and wrote every field; it still loads (see
+# `same_print`), and is written back as version 2.
+READABLE = (1, VERSION)
 MAX_DESCRIPTION = 4000
 MAX_ATTACHMENTS = 10
 MAX_FILED = 10
@@ -66,11 +70,36 @@ class DraftState:
 @dataclass(frozen=True, slots=True)
 class Filed:
     """A complaint this reporter filed or joined (for STATUS, late photos and repeats). Never
-    changed once recorded: the list is only prepended to and trimmed."""
+    changed once recorded: the list is only prepended to and trimmed. `fingerprint`: the print
+    of its folded description (`print_of`), or that text itself in a version 1 state."""
 
     code: str
     at: datetime
     fingerprint: str = ""
+
+
+# ---- fingerprints ----------------------------------------------------------------------------
+#
+# A turn's fingerprint (its folded text) is compared with the last turn's and with the filed
+# complaints' to spot a message sent twice. Only equality matters, so the state keeps a digest
+# instead of the text (a folded description can be 4,000 characters, ten times over): "#" and 20
+# hex digits of BLAKE2b. A folded text has only [a-z0-9 ], so it never starts with "#": a
+# version 1 state's texts are told apart and compared as texts.
+
+
+@lru_cache(maxsize=4096)
+def print_of(folded: str) -> str:
+    """What the state keeps of a folded text ("" stays "": no fingerprint)."""
+    if not folded:
+        return ""
+    return "#" + hashlib.blake2b(folded.encode(), digest_size=10).hexdigest()
+
+
+def same_print(kept: str, folded: str) -> bool:
+    """Whether `kept` (a print, or a version 1 text) is that of the folded text `folded`."""
+    if kept.startswith("#"):
+        return kept == print_of(folded)
+    return kept == folded
 
 
 @dataclass
@@ -108,42 +137,82 @@ def _iso(_identity: int, value: datetime) -> str:
 
 
 def dump(state: ConversationState, stage: Stage) -> dict[str, Any]:
-    """The JSON-serialisable form; `stage` is stored for observers (dashboard, logs), not trusted."""
-    draft = state.draft
-    return {
-        "v": VERSION,
-        "stage": stage.value,
-        "language": state.language,
-        "language_chosen": state.language_chosen,
-        "anonymous_next": state.anonymous_next,
-        "medium": state.medium,
-        "awaiting_duplicates": state.awaiting_duplicates,
-        "awaiting_status": state.awaiting_status,
-        "last_activity": _time(state.last_activity),
-        "reminded": state.reminded,
-        "last_fingerprint": state.last_fingerprint,
-        "last_turn_at": _time(state.last_turn_at),
-        "filed": [{"code": f.code, "at": _time(f.at), "fingerprint": f.fingerprint} for f in state.filed],
-        "draft": None
-        if draft is None
-        else {
-            "started_at": _time(draft.started_at),
-            "description": draft.description,
-            "place_text": draft.place_text,
-            "latitude": draft.latitude,
-            "longitude": draft.longitude,
-            "attachments": [{"ref": a.ref, "content_type": a.content_type} for a in draft.attachments],
-            "category": draft.category,
-            "confidence": draft.confidence,
-            "anonymous": draft.anonymous,
-            "asked": draft.asked,
-            "photo_skipped": draft.photo_skipped,
-            "expired": draft.expired,
-            "duplicate_of": draft.duplicate_of,
-            "duplicate_summary": draft.duplicate_summary,
-            "duplicates_checked": draft.duplicates_checked,
-        },
-    }
+    """The JSON-serialisable form; `stage` is stored for observers (dashboard, logs), not trusted.
+
+    A field at the value `load` gives it when it is missing (false, null, 0, "", []) is left
+    out: the store writes every state at every turn, and most fields are at rest most of the time.
+    """
+    found: dict[str, Any] = {"v": VERSION, "stage": stage.value, "language": state.language}
+    _put(
+        found,
+        (
+            ("language_chosen", state.language_chosen),
+            ("anonymous_next", state.anonymous_next),
+            ("awaiting_duplicates", state.awaiting_duplicates),
+            ("awaiting_status", state.awaiting_status),
+            ("reminded", state.reminded),
+            ("last_fingerprint", state.last_fingerprint and _kept_print(state.last_fingerprint)),
+            ("filed", [_dump_filed(f) for f in state.filed]),
+        ),
+        (
+            ("medium", state.medium),
+            ("last_activity", _time(state.last_activity)),
+            ("last_turn_at", _time(state.last_turn_at)),
+            ("draft", None if state.draft is None else _dump_draft(state.draft)),
+        ),
+    )
+    return found
+
+
+def _put(
+    found: dict[str, Any], unless_empty: Iterable[tuple[str, Any]], unless_none: Iterable[tuple[str, Any]]
+) -> None:
+    """Add the fields that are not at rest: false, 0, "" and [] for the first, None for the
+    second (where "" means something else than None)."""
+    for key, value in unless_empty:
+        if value:
+            found[key] = value
+    for key, value in unless_none:
+        if value is not None:
+            found[key] = value
+
+
+def _kept_print(fingerprint: str) -> str:
+    # A version 1 text is written as its print.
+    return fingerprint if fingerprint.startswith("#") else print_of(fingerprint)
+
+
+def _dump_filed(filed: Filed) -> dict[str, Any]:
+    entry = {"code": filed.code, "at": _time(filed.at)}
+    if filed.fingerprint:
+        entry["fingerprint"] = _kept_print(filed.fingerprint)
+    return entry
+
+
+def _dump_draft(draft: DraftState) -> dict[str, Any]:
+    found: dict[str, Any] = {"started_at": _time(draft.started_at), "description": draft.description}
+    attachments = [{"ref": a.ref, "content_type": a.content_type} for a in draft.attachments]
+    _put(
+        found,
+        (
+            ("attachments", attachments),
+            ("confidence", draft.confidence),
+            ("anonymous", draft.anonymous),
+            ("asked", draft.asked),
+            ("photo_skipped", draft.photo_skipped),
+            ("expired", draft.expired),
+            ("duplicate_summary", draft.duplicate_summary),
+            ("duplicates_checked", draft.duplicates_checked),
+        ),
+        (
+            ("place_text", draft.place_text),
+            ("latitude", draft.latitude),
+            ("longitude", draft.longitude),
+            ("category", draft.category),
+            ("duplicate_of", draft.duplicate_of),
+        ),
+    )
+    return found
 
 
 # ---- loading -------------------------------------------------------------------------------
@@ -293,8 +362,13 @@ def _filed(code: str, at: str, fingerprint: str) -> Filed:
     return Filed(code, moment, fingerprint)
 
 
+def _readable(version: object) -> bool:
+    """A version `load` reads (compared as `==` compares: whatever the JSON value, no error)."""
+    return any(version == known for known in READABLE)
+
+
 def _load(raw: Mapping[str, Any]) -> ConversationState:
-    if raw.get("v") != VERSION:
+    if not _readable(raw.get("v")):
         raise _Invalid("v")
     language = _str(raw, "language", "id")
     if language not in CATALOGS:
@@ -330,7 +404,7 @@ def load(raw: object, default_language: str = "id") -> ConversationState:
 def problems(raw: Mapping[str, Any]) -> list[str]:
     """What is wrong with a dumped state (empty when it is valid); used by tests and health checks."""
     found: list[str] = []
-    if raw.get("v") != VERSION:
+    if not _readable(raw.get("v")):
         found.append("version")
     try:
         state = _load(raw)
