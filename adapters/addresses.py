@@ -58,16 +58,19 @@ def normalize_phone(raw: str, default_region: str = "ID") -> Address:
         return Address(AddressKind.SHORTCODE, digits)
 
     parsed = _parse(value, default_region)
+    if international:
+        # Valid or not, a possible international number is kept in its E.164 spelling (a range newer
+        # than phonenumbers' metadata is still one stable spelling), and every valid number is a
+        # possible one: the validity check (~10 µs of a first contact) can decide nothing here.
+        if parsed is not None and phonenumbers.is_possible_number(parsed):
+            return Address(AddressKind.PHONE, _e164(parsed))
+        return Address(AddressKind.SHORTCODE, value)
     if parsed is not None and phonenumbers.is_valid_number(parsed):
         return Address(AddressKind.PHONE, _e164(parsed))
-    if not international:
-        # `62812...` typed without the plus: try it as an international number.
-        with_plus = _parse("+" + digits, default_region)
-        if with_plus is not None and phonenumbers.is_valid_number(with_plus):
-            return Address(AddressKind.PHONE, _e164(with_plus))
-    if international and parsed is not None and phonenumbers.is_possible_number(parsed):
-        # A number range newer than phonenumbers' metadata: still one stable spelling.
-        return Address(AddressKind.PHONE, _e164(parsed))
+    # `62812...` typed without the plus: try it as an international number.
+    with_plus = _parse("+" + digits, default_region)
+    if with_plus is not None and phonenumbers.is_valid_number(with_plus):
+        return Address(AddressKind.PHONE, _e164(with_plus))
     return Address(AddressKind.SHORTCODE, value)
 
 

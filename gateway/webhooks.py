@@ -106,11 +106,17 @@ async def _read(
 ) -> WebhookRequest:
     if request.content_length is not None and request.content_length > max_body:
         raise WebhookRejected(413, f"body larger than {max_body} bytes")
-    try:
-        async with asyncio.timeout(body_timeout):
-            body = await _read_limited(request, max_body)
-    except TimeoutError:
-        raise WebhookRejected(408, f"body not received within {body_timeout:g} s") from None
+    if request.content.is_eof():
+        # A provider's form usually arrives in the packet with the headers: nothing to wait for.
+        body = request.content.read_nowait()
+        if len(body) > max_body:
+            raise WebhookRejected(413, f"body larger than {max_body} bytes")
+    else:
+        try:
+            async with asyncio.timeout(body_timeout):
+                body = await _read_limited(request, max_body)
+        except TimeoutError:
+            raise WebhookRejected(408, f"body not received within {body_timeout:g} s") from None
     content_type = request.content_type
     form: MultiDictProxy[str] | None = None
     if route.form and request.method == "POST":

@@ -4,6 +4,8 @@ adapter, the first user of the module)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.addresses import normalize_phone, strip_channel_prefix
 from adapters.base import Address, AddressKind
@@ -56,3 +58,30 @@ def test_same_person_same_identity_across_channels() -> None:
 )
 def test_strip_channel_prefix(raw: str, expected: str) -> None:
     assert strip_channel_prefix(raw) == expected
+
+
+def _as_it_was(raw: str) -> Address:
+    """The rule before international numbers skipped the validity check: valid first, then
+    possible. The same answers are what `normalize_phone` must give."""
+    import phonenumbers
+
+    value = raw.strip()
+    try:
+        parsed = phonenumbers.parse(value, "ID")
+    except phonenumbers.NumberParseException:
+        return Address(SHORT, value)
+    if phonenumbers.is_valid_number(parsed) or phonenumbers.is_possible_number(parsed):
+        return Address(PHONE, phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+    return Address(SHORT, value)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.sampled_from(["+62", "+628", "+6202", "+620", "+1", "+44", "+86", "+", "+9", "+39", "+7"]),
+    st.text(alphabet="0123456789", min_size=0, max_size=14),
+)
+def test_international_numbers_answer_as_before(prefix: str, digits: str) -> None:
+    raw = prefix + digits
+    if not raw.strip("+"):
+        return  # no digits at all: a short code either way (covered above)
+    assert normalize_phone(raw, "ID") == _as_it_was(raw)
