@@ -75,7 +75,7 @@ def render(lang: str, key: str, /, **params: object) -> str:
     catalog test makes sure that never happens for a shipped entry.
     """
     text = template(lang, key)
-    values = {name: to_gsm7(str(value)) for name, value in params.items()}
+    values = _values(text, params)
     rendered = text.format_map(values)
     if septets(rendered) <= SEGMENT:
         return rendered
@@ -89,6 +89,39 @@ def render(lang: str, key: str, /, **params: object) -> str:
         values[name], size = _cut(values[name], share)
         budget -= size
     return text.format_map(values)
+
+
+# A quoted value longer than this (a long description's summary) is made GSM-7 safe from its start
+# only: see `_values`.
+_LONG_VALUE = 4 * SEGMENT
+
+
+def _values(text: str, params: Mapping[str, object]) -> dict[str, str]:
+    """The params made GSM-7 safe (`to_gsm7`), but a long shrinkable one only as far as it can
+    matter, so a reply quoting a 4,000-character text costs what one quoting a line does.
+
+    `to_gsm7` of the start of a text is the start of `to_gsm7` of all of it, and the reply uses the
+    longest shrinkable value only through its first characters (it is cut to share at most one
+    segment), its length past a segment, and whether it has more septets than the others (the
+    order values are cut in). So where more than two segments of it are left and it still has the
+    most septets, the rest of it makes no difference; anywhere else all of it is taken.
+    """
+    values = {}
+    long = []
+    for name, value in params.items():
+        raw = str(value)
+        if len(raw) > _LONG_VALUE and name in SHRINKABLE:
+            long.append(name)
+            raw = raw[:_LONG_VALUE]
+        values[name] = to_gsm7(raw)
+    if long:
+        first = long[0]
+        others = [septets(values[n]) for n in _shrinkable_in(text) if n in values and n != first]
+        start = values[first]
+        if len(long) > 1 or len(start) <= 2 * SEGMENT or septets(start) <= max(others, default=0):
+            for name in long:
+                values[name] = to_gsm7(str(params[name]))
+    return values
 
 
 @lru_cache(maxsize=256)

@@ -49,6 +49,8 @@ def septets(text: str) -> int:
 
     Counted by one regex scan: every reply is measured, often several times while it is fitted.
     """
+    if _EXTENSION_CHAR.search(text) is None:
+        return len(text)
     return len(text) + len(_EXTENSION_CHAR.findall(text))
 
 
@@ -59,6 +61,12 @@ def fits_one_segment(text: str) -> bool:
 
 def to_gsm7(text: str) -> str:
     """Transliterate to GSM-7: curly quotes and dashes to ASCII, accents dropped, the rest removed."""
+    if text.isascii() and text.isprintable() and "`" not in text:
+        # Printable ASCII but the backquote is all in the basic set or the extension table, and
+        # its only space is " ": most texts, and often already tidy.
+        if "  " not in text and text[:1] != " " and text[-1:] != " ":
+            return text
+        return " ".join(text.split())
     if CHARSET.issuperset(text):
         # Nothing to transliterate (most texts): only the spaces to tidy.
         return " ".join(text.split())

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple, cast
 
-from conversation.text import distance, fold, wordset
+from conversation.text import FuzzyIndex, distance, fold, wordset
 
 _TOKEN = re.compile(r"[\w/.\-']+|[,;!?\n()]")
 
@@ -99,6 +99,9 @@ def _load_names() -> tuple[dict[tuple[str, ...], str], tuple[str, ...]]:
 KNOWN_NAMES, KECAMATAN = _load_names()
 _LONGEST_NAME = max(len(k) for k in KNOWN_NAMES)
 _SINGLE_NAMES = tuple(k[0] for k in KNOWN_NAMES if len(k) == 1 and len(k[0]) >= 6)
+# Two words one slip apart share a string one deletion from each, so these are the only names a
+# word can be a slip of (the distance decides among those few).
+_SINGLE_NAME_INDEX = FuzzyIndex(frozenset(_SINGLE_NAMES), depth=1)
 # The words a known name can start with: most tokens are not one, and need no longer look-up.
 _NAME_STARTS = frozenset(k[0] for k in KNOWN_NAMES)
 _HARD_STOPS = frozenset(",;!?\n()")
@@ -147,7 +150,9 @@ def _known_name_at(toks: Sequence[_Tok], i: int) -> int:
 @lru_cache(maxsize=8192)
 def _near_single_name(word: str) -> bool:
     """A one-word place name with one typo ("Ngalian", "Tembalan"); cached, it runs for every word."""
-    return len(word) >= 6 and any(distance(word, name, 1) <= 1 for name in _SINGLE_NAMES)
+    if len(word) < 6:
+        return False
+    return any(distance(word, name, 1) <= 1 for name in _SINGLE_NAME_INDEX.candidates(word))
 
 
 def _is_rt_rw(toks: Sequence[_Tok], i: int) -> bool:

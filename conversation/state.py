@@ -301,7 +301,59 @@ def _list(value: Any, key: str) -> list[Any]:
     return value
 
 
+def _is_flag(value: object) -> bool:
+    return value is True or value is False  # the only two bools, checked without isinstance
+
+
+def _plain_draft(raw: Mapping[str, Any]) -> DraftState | None:
+    """The draft `dump` writes, read without a helper call a field (None: not of that plain shape,
+    read the long way). The same checks: a plain str, a bool, a float in range, a count."""
+    get = raw.get
+    description, summary = get("description", ""), get("duplicate_summary", "")
+    place_text, category, duplicate_of = get("place_text"), get("category"), get("duplicate_of")
+    confidence, asked = get("confidence"), get("asked", 0)
+    anonymous, skipped, expired = get("anonymous", False), get("photo_skipped", False), get("expired", False)
+    checked, attachments = get("duplicates_checked", False), get("attachments", ())
+    if not (
+        type(description) is str
+        and type(summary) is str
+        and (place_text is None or type(place_text) is str)
+        and (category is None or type(category) is str)
+        and (duplicate_of is None or type(duplicate_of) is str)
+        and (confidence is None or (type(confidence) is float and 0.0 <= confidence <= 1.0))
+        and type(asked) is int
+        and asked >= 0
+        and _is_flag(anonymous)
+        and _is_flag(skipped)
+        and _is_flag(expired)
+        and _is_flag(checked)
+        and (attachments == () or attachments == [])
+        and get("latitude") is None
+        and get("longitude") is None
+    ):
+        return None
+    return DraftState(
+        started_at=_time_required(raw, "started_at"),
+        description=description[:MAX_DESCRIPTION],
+        place_text=place_text,
+        category=category,
+        confidence=confidence or 0.0,
+        anonymous=anonymous,
+        asked=asked,
+        photo_skipped=skipped,
+        expired=expired,
+        duplicate_of=duplicate_of,
+        duplicate_summary=summary,
+        duplicates_checked=checked,
+    )
+
+
 def _load_draft(raw: Mapping[str, Any]) -> DraftState:
+    plain = _plain_draft(raw)
+    return plain if plain is not None else _checked_draft(raw)
+
+
+def _checked_draft(raw: Mapping[str, Any]) -> DraftState:
     attachments = []
     for item in _list(raw.get("attachments", []), "attachments")[:MAX_ATTACHMENTS]:
         entry = _mapping(item, "attachment")
@@ -375,6 +427,36 @@ def _load(raw: Mapping[str, Any]) -> ConversationState:
         raise _Invalid("language")
     filed = _load_filed(_list(raw.get("filed", []), "filed")[:MAX_FILED])
     draft_raw = raw.get("draft")
+    get = raw.get
+    flags = (
+        get("language_chosen", False), get("anonymous_next", False), get("awaiting_duplicates", False),
+        get("awaiting_status", False), get("reminded", False),
+    )
+    medium, fingerprint = get("medium"), get("last_fingerprint", "")
+    if all(_is_flag(value) for value in flags) and type(fingerprint) is str and (
+        medium is None or type(medium) is str
+    ):
+        # What `dump` writes, read without a helper call a field.
+        return ConversationState(
+            language=language,
+            language_chosen=flags[0],
+            anonymous_next=flags[1],
+            medium=medium,
+            draft=None if draft_raw is None else _load_draft(_mapping(draft_raw, "draft")),
+            awaiting_duplicates=flags[2],
+            awaiting_status=flags[3],
+            last_activity=_opt_time(raw, "last_activity"),
+            reminded=flags[4],
+            last_fingerprint=fingerprint,
+            last_turn_at=_opt_time(raw, "last_turn_at"),
+            filed=filed,
+        )
+    return _checked_state(raw, language, filed, draft_raw)
+
+
+def _checked_state(
+    raw: Mapping[str, Any], language: str, filed: list[Filed], draft_raw: Any
+) -> ConversationState:
     return ConversationState(
         language=language,
         language_chosen=_bool(raw, "language_chosen"),

@@ -39,6 +39,7 @@ from conversation.categories import (
 )
 from conversation.description import Description, describe, plain_suggestion, plain_summary
 from conversation.places import (
+    _SINGLE_NAMES,
     KNOWN_NAMES,
     PLACE_NOUNS,
     RELATIVE_WORDS,
@@ -46,11 +47,12 @@ from conversation.places import (
     STREET_WORDS,
     LineRest,
     PlaceStream,
+    _near_single_name,
     find_place,
     read,
 )
 from conversation.state import MAX_DESCRIPTION
-from conversation.text import words
+from conversation.text import distance, words
 
 WIB = timezone(timedelta(hours=7))
 AT = datetime(2025, 3, 10, 8, 0, tzinfo=WIB)
@@ -323,3 +325,18 @@ def test_clauses_split_as_before() -> None:
     text = "Selamat malam pak. Saluran air di Jl. Pamularsih Raya RT 05 sudah mampet, tolong!"
     assert clauses(text) == [c.strip() for c in _PLAIN_CLAUSE_END.split(text) if c.strip()]
     assert _LONGEST_FIRST  # the plain greedy the chunks are checked against is still there
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(sorted(_SINGLE_NAMES)), st.text(alphabet="aeiknrstuy", max_size=2), st.integers(0, 9))
+def test_a_slip_of_a_one_word_name_is_found_by_its_index(name: str, letters: str, where: int) -> None:
+    # A word near a name (a letter dropped, doubled, changed or swapped), and any word at all.
+    at = where % len(name)
+    dropped, added = name[:at] + name[at + 1 :], name[:at] + letters + name[at:]
+    changed = name[:at] + letters[:1] + name[at + 1 :]
+    swapped = name[:at] + name[at + 1 : at + 2] + name[at : at + 1] + name[at + 2 :]
+    near = {name, dropped, added, changed, swapped, letters + name, name + letters}
+    for word in near:
+        assert _near_single_name.__wrapped__(word) == (
+            len(word) >= 6 and any(distance(word, known, 1) <= 1 for known in _SINGLE_NAMES)
+        ), word

@@ -193,3 +193,50 @@ def test_a_tracking_code_is_made_only_by_a_step_that_files_once() -> None:
     # A plain code still works, and is the same as one made on demand.
     plain = step(asked.state, api.DuplicateAnswer(at=AT, candidates=()), api.Context(AT, "LPR-2K3M9Q"))
     assert plain == filed
+
+
+# ---- loading: the plain shape read inline is read as the long way reads it -------------------------
+
+values = st.one_of(
+    st.none(), st.booleans(), st.integers(-2, 3), st.floats(allow_nan=True), st.just(0.5), st.just(1.0),
+    st.text(max_size=5), st.just([]), st.just([{"ref": "a.jpg"}]), st.just({}),
+)
+draft_fields = st.dictionaries(
+    st.sampled_from([
+        "description", "place_text", "category", "confidence", "asked", "anonymous", "photo_skipped",
+        "expired", "duplicate_of", "duplicate_summary", "duplicates_checked", "attachments", "latitude",
+        "longitude",
+    ]),
+    values,
+    max_size=8,
+)
+state_fields = st.dictionaries(
+    st.sampled_from([
+        "language_chosen", "anonymous_next", "awaiting_duplicates", "awaiting_status", "reminded", "medium",
+        "last_fingerprint",
+    ]),
+    values,
+    max_size=5,
+)
+
+
+def _read(read: Any, raw: dict[str, Any]) -> Any:
+    try:
+        return read(raw)
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        return type(exc)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(draft_fields, state_fields)
+def test_the_plain_shape_is_read_as_the_long_way_reads_it(draft: dict[str, Any], top: dict[str, Any]) -> None:
+    from conversation import state as kept
+
+    draft = {"started_at": AT.isoformat(), **draft}
+    plain = kept._plain_draft(draft)
+    if plain is not None:
+        assert plain == kept._checked_draft(draft)
+    raw = {"v": VERSION, **top, "draft": draft}
+    fast = _read(kept._load, raw)
+    slow = _read(lambda r: kept._checked_state(r, "id", [], r["draft"]), raw)
+    assert fast == slow or (isinstance(fast, type) and isinstance(slow, type))
