@@ -67,8 +67,9 @@ class Stepper:
         self._new_code = new_code
 
     def __call__(self, state: Mapping[str, Any] | None, event: conv.Event, now: datetime) -> conv.StepResult:
+        # The code is made only by a step that files a complaint (few do).
         return self._step(
-            state, event, conv.Context(now=now, new_tracking_code=self._new_code(), settings=self.settings)
+            state, event, conv.Context(now=now, new_tracking_code=self._new_code, settings=self.settings)
         )
 
 
