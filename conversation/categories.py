@@ -302,12 +302,24 @@ def _straddled(stands_for: list[frozenset[str]], cut: int) -> bool:
 
 class Scores:
     """Category scores over a word sequence given a few words at a time, as `suggest` would score
-    all of them; immutable (`add` gives a new one)."""
+    all of them; immutable to its users (`add` gives a new one).
 
-    __slots__ = ("pending", "totals")
+    Lazy: the runs of words between points no phrase straddles are kept (`runs`) and scored (by
+    `_chunk_scores`, which caches them) only when a score is asked for, then added up into
+    `totals` for good: a description with a place never scores all its words, only those the
+    place leaves.
+    """
 
-    def __init__(self, totals: Mapping[int, float] = MappingProxyType({}), pending: tuple[str, ...] = ()):
-        self.totals = totals  # the scores of the words before `pending`
+    __slots__ = ("pending", "runs", "totals")
+
+    def __init__(
+        self,
+        totals: Mapping[int, float] = MappingProxyType({}),
+        runs: tuple[tuple[str, ...], ...] = (),
+        pending: tuple[str, ...] = (),
+    ) -> None:
+        self.totals = totals  # the scores of the runs added up so far
+        self.runs = runs  # runs of words after those, not added up yet
         self.pending = pending  # words after the last point no phrase straddles (known so far)
 
     def add(self, tokens: Sequence[str]) -> Scores:
@@ -316,34 +328,68 @@ class Scores:
         tokens = tuple(tokens)
         pending = self.pending
         if not pending:
-            return Scores(self.totals, tokens)
+            return Scores(self.totals, self.runs, tokens)
         # A point with a whole phrase's length of words after it: no later word can make a phrase
         # straddle it. Where the new words start is the one tried first (the pending words then
         # are those of one message, whose scores the cache knows); only a long run of words with
         # no such point is cut elsewhere.
         reach = LONGEST_PHRASE - 1
-        if len(tokens) >= reach:
-            around = [_keyword_words(t) for t in (*pending[-reach:], *tokens[:reach])]
-            if not _straddled(around, min(reach, len(pending))):
-                return Scores(_plus(self.totals, _chunk_scores(pending)), tokens)
+        if len(tokens) >= reach and not _straddled_at(pending, tokens):
+            return Scores(self.totals, (*self.runs, pending), tokens)
         pending += tokens
         if len(pending) > _LONG_RUN:
             stands_for = [_keyword_words(t) for t in pending]
             for cut in range(len(pending) - reach, 0, -1):
                 if not _straddled(stands_for, cut):
-                    return Scores(_plus(self.totals, _chunk_scores(pending[:cut])), pending[cut:])
-        return Scores(self.totals, pending)
+                    return Scores(self.totals, (*self.runs, pending[:cut]), pending[cut:])
+        return Scores(self.totals, self.runs, pending)
 
-    def scores(self) -> Mapping[int, float]:
-        return _plus(self.totals, _chunk_scores(self.pending)) if self.pending else self.totals
+    def _settled(self) -> Mapping[int, float]:
+        if self.runs:
+            totals = self.totals
+            for run in self.runs:
+                totals = _plus(totals, _chunk_scores(run))
+            self.totals, self.runs = totals, ()  # the same scores, added up once
+        return self.totals
 
-    def suggestion(self) -> Suggestion:
-        """What `suggest` says of all the words."""
-        return _suggestion(self.scores())
+    def scores(self, then: Sequence[str] = ()) -> Mapping[int, float]:
+        """The scores of all the words, and of `then` after them if given (the words end there:
+        where no phrase straddles the point before `then`, its words are scored apart, so the
+        pending ones are scored as they will be once more words follow)."""
+        totals = self._settled()
+        pending = self.pending
+        if then:
+            then = tuple(then)
+            if pending and not _straddled_at(pending, then, final=True):
+                return _plus(_plus(totals, _chunk_scores(pending)), _chunk_scores(then))
+            pending += then
+        return _plus(totals, _chunk_scores(pending)) if pending else totals
+
+    def suggestion(self, then: Sequence[str] = ()) -> Suggestion:
+        """What `suggest` says of all the words (and `then`)."""
+        return _suggestion(self.scores(then))
 
     def has(self, position: int) -> bool:
         """Whether the words have a keyword of the category at `position` (its score is not 0)."""
         return self.scores().get(position, 0.0) > 0
+
+
+@lru_cache(maxsize=8192)
+def _opens_phrase(token: str) -> bool:
+    """Whether `token` may be the first word of a phrase of several words."""
+    return any(word in _LONG_PHRASES_FROM for word in _keyword_words(token))
+
+
+def _straddled_at(before: tuple[str, ...], after: tuple[str, ...], final: bool = False) -> bool:
+    """Whether a phrase matches across the point between `before` and `after` (`final`: no word
+    follows `after`; else `after` has a phrase's length of words but one)."""
+    reach = LONGEST_PHRASE - 1
+    if not any(_opens_phrase(token) for token in before[-reach:]):
+        return False  # no phrase that could straddle the point starts before it
+    around = [_keyword_words(t) for t in (*before[-reach:], *after[:reach])]
+    if final:
+        around += [frozenset()] * reach  # nothing matches past the end
+    return _straddled(around, min(reach, len(before)))
 
 
 def _plus(a: Mapping[int, float], b: Mapping[int, float]) -> Mapping[int, float]:

@@ -185,7 +185,8 @@ class Description:
     """
 
     __slots__ = (
-        "alike", "clauses", "closed", "flat", "last", "place", "rest", "rest_words", "summaries", "words"
+        "alike", "clauses", "closed", "flat", "flat_lines", "last", "place", "rest", "rest_words",
+        "summaries", "words",
     )
 
     def __init__(self) -> None:
@@ -194,6 +195,7 @@ class Description:
         self.rest_words = 0
         self.words = Scores()
         self.flat = ""
+        self.flat_lines: tuple[str, ...] = ()  # its lines, spaces tidied, the empty ones left out
         self.alike = True
         self.last: Scan | None = None
         self.clauses: _Clauses | None = None  # followed once not `alike` and longer than a summary
@@ -204,14 +206,14 @@ class Description:
         """The reading of this description with `line` after a line break (the first line if
         nothing was read yet)."""
         new = Description.__new__(Description)
-        emitted: list[str] = []
-        new.place = self.place.extend(line, emitted)
-        rest_words = _words_of(emitted)
+        rest_words: list[str] = []
+        new.place = self.place.extend(line, rest_words)
         new.rest = self.rest.add(rest_words)
         new.rest_words = min(2, self.rest_words + len(rest_words))
         new.words = self.words.add(words(line))
         flat_line = " ".join(line.split())
         new.flat = f"{self.flat} {flat_line}" if self.flat and flat_line else self.flat or flat_line
+        new.flat_lines = (*self.flat_lines, flat_line) if flat_line else self.flat_lines
         scan = read(line)
         new.last = scan if scan.toks else self.last
         new.alike = self.alike and not (
@@ -224,7 +226,10 @@ class Description:
         new.clauses = self.clauses
         if not new.alike and len(new.flat) > LONG_SUMMARY:
             if new.clauses is None:
-                new.clauses = _Clauses().extend(new.flat)  # once, when it stops being alike
+                # Once, when it stops being alike: from its lines, each read already.
+                new.clauses = _Clauses()
+                for flat in new.flat_lines:
+                    new.clauses = new.clauses.extend(flat)
             elif flat_line:
                 new.clauses = new.clauses.extend(flat_line)
         new.closed = None
@@ -235,16 +240,16 @@ class Description:
         """(whether `find_place` finds a place in the description, the rest it leaves, the words of
         the rest not yet in `rest`)."""
         if self.closed is None:
-            emitted: list[str] = []
-            has_place, rest = self.place.close(emitted)
-            self.closed = has_place, rest, _words_of(emitted)
+            more: list[str] = []
+            has_place, rest = self.place.close(more)
+            self.closed = has_place, rest, more
         return self.closed
 
     def suggestion(self) -> Suggestion:
         """`plain_suggestion` of the description."""
         has_place, rest, more = self._close()
         if has_place and rest:
-            return self.rest.add(more).suggestion()
+            return self.rest.suggestion(more)
         return self.words.suggestion()
 
     def summary(self, description: str, category: str | None) -> str:

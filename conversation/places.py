@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple, cast
 
-from conversation.text import FuzzyIndex, distance, fold, wordset
+from conversation.text import FuzzyIndex, distance, fold, words, wordset
 
 _TOKEN = re.compile(r"[\w/.\-']+|[,;!?\n()]")
 
@@ -212,21 +212,26 @@ def _span_end(toks: Sequence[_Tok], start: int, covered: int) -> int:
     end = start + covered
     if toks[end - 1].ends_sentence if covered else False:
         return end
-    while end < len(toks) and end - start < MAX_SPAN:
+    count = len(toks)
+    while end < count and end - start < MAX_SPAN:
         tok = toks[end]
-        if tok.hard_stop or not tok.norm:
+        norm = tok.norm
+        if tok.hard_stop or not norm:
             break
-        if tok.norm == "lampu" and end + 1 < len(toks) and toks[end + 1].norm == "merah":
+        if norm == "lampu" and end + 1 < count and toks[end + 1].norm == "merah":
             end += 2
             continue
-        if tok.norm in STOP_WORDS and not _is_rt_rw(toks, end):
+        if norm in STOP_WORDS:  # and not `_is_rt_rw`, which no stop word is (checked below)
             break
-        if tok.norm == "jalan" and not _usable_after(toks, end + 1):
+        if norm == "jalan" and not _usable_after(toks, end + 1):
             break
         end += 1
         if tok.ends_sentence:
             break
     return end
+
+
+assert not any(_RT_RW.match(word) or word in ("rt", "rw") for word in STOP_WORDS)
 
 
 class _End:
@@ -503,8 +508,9 @@ class RestItems:
 
     def append(self, part: Part, emitted: list[str]) -> None:
         """What `part` (a text read into an empty `RestItems`) does after this, the text here
-        ending with a space: its items become final and are emitted as they were there, but for
-        the meeting of this open item and held item with its first ones."""
+        ending with a space: its items become final and are emitted as they were there (its
+        `emitted`, which the caller takes), but for the meeting of this open item and held item
+        with its first ones (those go to `emitted`)."""
         if part.lead is None:
             return  # only spaces
         if self.last is not None:
@@ -524,7 +530,6 @@ class RestItems:
                 self.out += part.out
             else:
                 self.out += " " + part.out
-        emitted.extend(part.emitted)
         self.held, self.last, self.joined = part.held, part.last, part.joined
 
     def _final(self, item: str, emitted: list[str]) -> None:
@@ -581,6 +586,7 @@ class Part:
     first: str | None
     out: str
     emitted: tuple[str, ...]
+    words: tuple[str, ...]  # the words of `emitted`
     held: str | None
     last: str | None
     joined: bool
@@ -589,9 +595,10 @@ class Part:
 
 
 def _snapshot(items: _Recorder, emitted: list[str], has_piece: bool, fed: int) -> Part:
+    found = tuple(word for item in emitted for word in words(item))
     return Part(
-        items.lead, items.first, items.out, tuple(emitted), items.held, items.last, items.joined, has_piece,
-        fed,
+        items.lead, items.first, items.out, tuple(emitted), found, items.held, items.last, items.joined,
+        has_piece, fed,
     )
 
 
@@ -641,20 +648,28 @@ class LineRest:
         self.has_piece = False
         self.started = False
 
-    def extend(self, line: str, emitted: list[str]) -> LineRest:
+    def extend(self, line: str, found: list[str]) -> LineRest:
+        """These lines and `line`; the words of the rest that became final go to `found`."""
         new = LineRest.__new__(LineRest)
         new.items = self.items.copy()
         part = line_part(line)
+        emitted: list[str] = []
         if self.started:
             new.items.feed("\n", emitted)
         new.items.append(part, emitted)
+        found.extend(word for item in emitted for word in words(item))
+        found.extend(part.words)
         new.has_piece = self.has_piece or part.has_piece
         new.started = True
         return new
 
-    def close(self, emitted: list[str]) -> tuple[bool, str]:
-        """The text ends here: (whether `find_place` finds a place, the rest it leaves)."""
-        return self.has_piece, self.items.copy().finish(emitted)
+    def close(self, found: list[str]) -> tuple[bool, str]:
+        """The text ends here: (whether `find_place` finds a place, the rest it leaves); the
+        words of the rest not given out before go to `found`."""
+        emitted: list[str] = []
+        rest = self.items.copy().finish(emitted)
+        found.extend(word for item in emitted for word in words(item))
+        return self.has_piece, rest
 
 
 _NEWLINE = _read_token("\n")
@@ -729,6 +744,7 @@ class PlaceStream:
         """Go on with `fragment` (at `offset`, all read before fed) as its own scan left it."""
         part = _parts(fragment)[0]
         self.items.append(part, emitted)
+        emitted.extend(part.emitted)
         self.has_piece = self.has_piece or part.has_piece
         keep = max(scan.resume - 1, 0)
         self.toks = list(scan.toks[keep:])

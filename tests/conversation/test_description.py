@@ -110,15 +110,15 @@ def test_a_text_given_in_parts_after_spaces_is_cut_as_all_of_it(parts: list[str]
 @CHECKS
 @given(st.lists(lines(), min_size=1, max_size=6))
 def test_lines_given_one_by_one_are_cut_as_all_of_them(parts: list[str]) -> None:
-    stream, emitted = LineRest(), []
+    stream, found = LineRest(), []
     for count, part in enumerate(parts, start=1):
-        stream = stream.extend(part, emitted)
-        closing = list(emitted)
+        stream = stream.extend(part, found)
+        closing = list(found)
         has_place, rest = stream.close(closing)
         whole = "\n".join(parts[:count])
         assert (has_place, rest if has_place else None) == _rest(find_place(whole))
-        # The items given out are the rest's words, in order: what the category is scored on.
-        assert words(rest) == [word for item in closing for word in words(item)]
+        # The words given out are the rest's, in order: what the category is scored on.
+        assert words(rest) == closing
 
 
 @CHECKS
@@ -168,6 +168,22 @@ def test_scores_given_a_few_words_at_a_time_are_those_of_all(chunks: list[list[s
         plain = _plain_scores(seen)
         for category in CATEGORIES:
             assert scores.has(POSITION[category.slug]) == (plain.get(POSITION[category.slug], 0.0) > 0)
+
+
+@CHECKS
+@given(
+    st.lists(st.lists(st.sampled_from(SCORED), max_size=8), max_size=6),
+    st.lists(st.sampled_from(SCORED), max_size=3),
+)
+def test_scores_with_the_last_words_apart_are_those_of_all(
+    chunks: list[list[str]], last: list[str]
+) -> None:
+    scores = Scores()
+    for chunk in chunks:
+        scores = scores.add(chunk)
+    seen = [word for chunk in chunks for word in chunk]
+    assert scores.suggestion(last) == suggest(" ".join(seen + last))
+    assert scores.suggestion() == suggest(" ".join(seen))
 
 
 def test_a_long_run_of_phrases_that_overlap_is_still_scored_as_one() -> None:
