@@ -53,7 +53,7 @@ async def test_the_upgrade_fills_the_kecamatan_of_every_old_complaint(database_u
             filler = [row(f"LPR-F{n:05d}", f"gang {n} Genuk", n) for n in range(FILLER)]
             await conn.execute(COMPLAINTS_0005.insert(), named + filler)
 
-        await upgrade(engine)
+        await upgrade(engine, "0006")
 
         assert await current_revision(engine) == "0006"
         table = sa.table("complaints", sa.column("tracking_code"), sa.column("kecamatan"))
