@@ -30,6 +30,7 @@ Numbers are normalised exactly as the SMS/WhatsApp adapters normalise a sender (
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,6 +97,15 @@ def _clean(text: str | None, limit: int) -> str | None:
     return text.replace("\x00", "").strip()[:limit] or None
 
 
+def readable(text: str | None) -> bool:
+    """Whether `text` has a character someone can read: not only whitespace, control or format
+    characters (U+001C, zero-width spaces, bidi marks...), which say nothing. The rule of the
+    Open311 POST (dashboard.open311.VISIBLE), for every way a complaint is recorded."""
+    from dashboard.open311 import VISIBLE  # here: dashboard.open311 imports this module
+
+    return text is not None and re.search(VISIBLE, text) is not None
+
+
 def _identity(
     conn: Connection, new: NewComplaint, addresses: AddressBook, now: datetime
 ) -> tuple[int, int | None, str | None]:
@@ -160,8 +170,8 @@ def record_complaint(
     if new.language not in LANGUAGES:
         raise MissingInput(f"language must be one of {', '.join(LANGUAGES)}")
     description = _clean(new.description, 4000)
-    if description is None:
-        raise MissingInput("a complaint needs a description")
+    if description is None or not readable(description):
+        raise MissingInput("a complaint needs a description: something to read, not only spaces or controls")
     location_text = _clean(new.location_text, 500)
     if new.phone and not new.channel:
         raise MissingInput("a phone number needs the channel its status messages go out on")

@@ -22,7 +22,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Connection
 
 from dashboard import common, queries
-from dashboard.intake import OFFLINE_MEDIA, NewComplaint, e164, record_complaint
+from dashboard.intake import OFFLINE_MEDIA, NewComplaint, e164, readable, record_complaint
 from dashboard.render import render
 from store import models
 from workflow.access import Action, Forbidden, can
@@ -97,7 +97,7 @@ def check(
     medium = values["medium"]
     if medium not in OFFLINE_MEDIA:
         errors["medium"] = "err_medium"
-    if not values["description"]:
+    if not readable(values["description"]):
         errors["description"] = "err_description"
     if not values["location"]:
         errors["location"] = "err_location"

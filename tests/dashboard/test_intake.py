@@ -151,6 +151,9 @@ REFUSALS: list[tuple[dict[str, Any], Actor, type[Exception], str]] = [
     ({}, Actor("ani", "auditor"), Forbidden, "may not submit"),
     ({"medium": "pigeon"}, ADMIN, MissingInput, "unknown medium"),
     ({"description": " \x00 "}, ADMIN, MissingInput, "needs a description"),
+    # Nothing to read: separators, zero-width and bidi marks, a BOM, a soft hyphen (open311.VISIBLE).
+    ({"description": "\x1c\x1d\u200b"}, ADMIN, MissingInput, "needs a description"),
+    ({"description": "\ufeff\u200e\u202e\u2066\u00ad\u2060"}, ADMIN, MissingInput, "needs a description"),
     ({"phone": "12345"}, ADMIN, MissingInput, "not a phone number"),
     ({"phone": "bukan nomor"}, ADMIN, MissingInput, "not a phone number"),
     ({"channel": None}, ADMIN, MissingInput, "needs the channel"),
@@ -164,6 +167,12 @@ async def test_refusals_write_nothing(db: Database) -> None:
         with pytest.raises(error, match=message):
             await record(db, NewComplaint(**{**_fields(CALL), **change}), actor=actor)
         assert await written(db) == 0, change
+
+
+async def test_one_character_to_read_among_controls_is_a_description(db: Database) -> None:
+    code = await record(db, NewComplaint(**{**_fields(CALL), "description": "\u200b\x1cX\u200e"}))
+    [complaint] = await rows(db, models.complaints)
+    assert (complaint["tracking_code"], complaint["description"]) == (code, "\u200b\x1cX\u200e")
 
 
 def test_e164_normalises_like_the_sms_adapters() -> None:

@@ -227,6 +227,7 @@ MISSING_OR_WRONG: list[tuple[dict[str, str], list[str]]] = [
     ({"medium": ""}, ["Pilih cara aduan diterima."]),
     ({"medium": "carrier_pigeon"}, ["Pilih cara aduan diterima."]),
     ({"description": "   "}, ["Tulis isi aduan: apa masalahnya."]),
+    ({"description": "\u200b\x1c\u2060\ufeff"}, ["Tulis isi aduan: apa masalahnya."]),  # nothing to read
     ({"location": ""}, ["Tulis lokasinya: di mana masalahnya."]),
     ({"medium": "", "description": "", "location": ""}, ["Pilih cara", "Tulis isi aduan", "Tulis lokasinya"]),
     ({"category": "unicorns"}, ["Kategori tidak dikenal."]),
