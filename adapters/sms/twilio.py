@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import aiohttp
-from multidict import MultiDictProxy
+from multidict import MultiDict, MultiDictProxy
 from twilio.base import values as twilio_values
 from twilio.base.exceptions import TwilioException
 from twilio.http import AsyncHttpClient
@@ -132,6 +132,27 @@ def verify_twilio_request(
     return form
 
 
+class FormRequestValidator(RequestValidator):  # type: ignore[misc]  # twilio ships no types
+    """twilio's RequestValidator, computing the very same signatures for our parsed forms faster.
+
+    twilio builds the signed string field by field (a set and a sort per field name, a string
+    concatenation per value), which cost a fifth of a webhook's parsing. Sorting the distinct
+    (name, value) pairs once gives the same sequence (names in order, each name's distinct values
+    in order), and `hmac.digest` is the same HMAC in one call. Anything else goes to twilio.
+    """
+
+    DIGESTS: ClassVar[Mapping[str, str]] = {"HMAC_SHA1": "sha1", "HMAC_SHA256": "sha256"}
+
+    def compute_signature(self, uri: str, params: Any, algorithm: str | None = None) -> str:
+        digest = self.DIGESTS.get((algorithm or "HMAC_SHA1").upper())
+        if digest is None or not isinstance(params, MultiDictProxy | MultiDict):
+            return str(super().compute_signature(uri, params, algorithm))
+        signed = uri + "".join(name + value for name, value in sorted(set(params.items())))
+        return (
+            base64.b64encode(hmac.digest(self.token, signed.encode("utf-8"), digest)).decode("utf-8").strip()
+        )
+
+
 def _signature_matches(
     auth_token: str, url: str, form: MultiDictProxy[str], signature: str, algorithm: str
 ) -> bool:
@@ -142,7 +163,7 @@ def _signature_matches(
     Twilio signed almost every time, so it is tried first; anything else goes to `validate`, which
     then decides exactly as it always would.
     """
-    validator = RequestValidator(auth_token)
+    validator = FormRequestValidator(auth_token)
     try:
         expected = validator.compute_signature(url, form, algorithm)
     except ValueError:  # an algorithm twilio does not know: validate() refuses it (and logs why)
