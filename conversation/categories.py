@@ -384,12 +384,18 @@ def _straddled_at(before: tuple[str, ...], after: tuple[str, ...], final: bool =
     """Whether a phrase matches across the point between `before` and `after` (`final`: no word
     follows `after`; else `after` has a phrase's length of words but one)."""
     reach = LONGEST_PHRASE - 1
-    if not any(_opens_phrase(token) for token in before[-reach:]):
+    return _straddled_between(before[-reach:], after[:reach], final)
+
+
+@lru_cache(maxsize=8192)
+def _straddled_between(before: tuple[str, ...], after: tuple[str, ...], final: bool) -> bool:
+    """`_straddled_at` of the words that matter (cached: the ends and starts of messages recur)."""
+    if not any(_opens_phrase(token) for token in before):
         return False  # no phrase that could straddle the point starts before it
-    around = [_keyword_words(t) for t in (*before[-reach:], *after[:reach])]
+    around = [_keyword_words(t) for t in (*before, *after)]
     if final:
-        around += [frozenset()] * reach  # nothing matches past the end
-    return _straddled(around, min(reach, len(before)))
+        around += [frozenset()] * (LONGEST_PHRASE - 1)  # nothing matches past the end
+    return _straddled(around, len(before))
 
 
 def _plus(a: Mapping[int, float], b: Mapping[int, float]) -> Mapping[int, float]:

@@ -301,8 +301,12 @@ def _list(value: Any, key: str) -> list[Any]:
     return value
 
 
-def _is_flag(value: object) -> bool:
-    return value is True or value is False  # the only two bools, checked without isinstance
+_FLAG_IDS = frozenset({id(True), id(False)})
+
+
+def _flags(values: tuple[object, ...]) -> bool:
+    """Whether all are bools: the only two, by identity (0 and 1 are not, nor a bool subclass)."""
+    return _FLAG_IDS.issuperset(map(id, values))
 
 
 def _plain_draft(raw: Mapping[str, Any]) -> DraftState | None:
@@ -323,10 +327,7 @@ def _plain_draft(raw: Mapping[str, Any]) -> DraftState | None:
         and (confidence is None or (type(confidence) is float and 0.0 <= confidence <= 1.0))
         and type(asked) is int
         and asked >= 0
-        and _is_flag(anonymous)
-        and _is_flag(skipped)
-        and _is_flag(expired)
-        and _is_flag(checked)
+        and _flags((anonymous, skipped, expired, checked))
         and (attachments == () or attachments == [])
         and get("latitude") is None
         and get("longitude") is None
@@ -433,9 +434,7 @@ def _load(raw: Mapping[str, Any]) -> ConversationState:
         get("awaiting_status", False), get("reminded", False),
     )
     medium, fingerprint = get("medium"), get("last_fingerprint", "")
-    if all(_is_flag(value) for value in flags) and type(fingerprint) is str and (
-        medium is None or type(medium) is str
-    ):
+    if _flags(flags) and type(fingerprint) is str and (medium is None or type(medium) is str):
         # What `dump` writes, read without a helper call a field.
         return ConversationState(
             language=language,
