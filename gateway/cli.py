@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import json
 import logging
@@ -47,6 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sys.setswitchinterval(0.001)
     asyncio.run(_bootstrap_admin(config, announce))
     app = create_app(config)
+    app.on_startup.append(_settle_garbage_collector)
     host = args.host or config.server.host
     port = args.port or config.server.port
     where = "simulator: /simulator/, dashboard: /dashboard/"
@@ -62,6 +64,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         **handler_options(config),
     )
     return 0
+
+
+async def _settle_garbage_collector(_app: object) -> None:
+    """Once started, leave the start-up heap out of garbage collection (`gc.freeze`), and collect
+    the young generation less often.
+
+    Everything imported and built at start (SQLAlchemy, twilio, python-telegram-bot, the models)
+    is hundreds of thousands of objects that live as long as the process; every full collection
+    traversed them all, which was 4% of a webhook's instructions under load.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
+GC_YOUNG_THRESHOLD = 10_000
+"""Allocations between young-generation collections (CPython's default is 700)."""
 
 
 def announcer(as_json: bool) -> Callable[[str], None]:
