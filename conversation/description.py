@@ -7,12 +7,16 @@ all of it (`plain_suggestion` and `plain_summary` below say how, in a few lines)
 - the summary quoted back in the confirmation: the clause that names the problem in the whole
   description on one line (`key_clause`), without its place phrases.
 Reading all of it again at every turn made a turn cost more the more was written. A `Description`
-is the same reading kept where it stood, and `extend` reads one more line: the place phrases are
-scanned from where the scan stopped (`PlaceStream`), the category scores add up the words as they
-come (`Scores`), and the clauses are followed to the one still open. `describe` keeps the
-readings of recent descriptions, so the next turn, which adds a line, reads only that line.
+is the same reading kept where it stood, and `extend` reads one more line: each line's place
+phrases are its own (a line break is a hard stop) and only its first and last items meet the
+neighbours' in the rest (`LineRest`); the category scores add up the words as they come
+(`Scores`); and the summary's clause is all of the description as long as it has no clause mark
+and reads on one line as it does on its lines (`reads_on`), else the clauses are followed, the
+open one scanned from where its scan stopped (`PlaceStream`). `describe` keeps the readings of
+recent descriptions, so the next turn, which adds a line, reads only that line; a description of
+one line is read by the plain functions (the turn that wrote it read that text already).
 Each reading gives what the plain definitions give; tests/conversation/test_description.py holds
-them to that on any text.
+them to that on any text, and the machine with them to the machine with the plain functions.
 """
 
 from __future__ import annotations
@@ -269,24 +273,51 @@ class Description:
         return found
 
 
-_READINGS: dict[str, Description] = {}
+class _OneLine:
+    """The reading of a description of one line: the plain functions, whose readings of that text
+    the turn that wrote it has made already (`find_place` and `suggest` cache them)."""
+
+    __slots__ = ("summaries", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.summaries: dict[str | None, str] = {}
+
+    def suggestion(self) -> Suggestion:
+        return plain_suggestion(self.text)
+
+    def summary(self, description: str, category: str | None) -> str:
+        found = self.summaries.get(category)
+        if found is None:
+            found = self.summaries[category] = plain_summary(description, category)
+        return found
+
+
+_READINGS: dict[str, Description | _OneLine] = {}
 _KEPT = 2048
 
 
-def describe(description: str, previous: str | None = None) -> Description:
+def describe(description: str, previous: str | None = None) -> Description | _OneLine:
     """The reading of `description`. Kept for the next turns: one that adds a line to it (or to
     `previous`, the description before this turn's words) reads only what was added."""
     found = _READINGS.get(description)
     if found is not None:
         return found
-    reading, lines = Description(), description.split("\n")
-    cut = description.rfind("\n")
-    for before in (previous, description[:cut] if cut >= 0 else None):
-        if before and before in _READINGS and description.startswith(before + "\n"):
-            reading, lines = _READINGS[before], description[len(before) + 1 :].split("\n")
-            break
-    for line in lines:
-        reading = reading.extend(line)
+    if "\n" not in description:
+        reading: Description | _OneLine = _OneLine(description)
+    else:
+        start, lines = Description(), description.split("\n")
+        cut = description.rfind("\n")
+        for before in (previous, description[:cut]):
+            if not before:
+                continue
+            kept = _READINGS.get(before)
+            if isinstance(kept, Description) and description.startswith(before + "\n"):
+                start, lines = kept, description[len(before) + 1 :].split("\n")
+                break
+        for line in lines:
+            start = start.extend(line)
+        reading = start
     if len(_READINGS) >= _KEPT:
         _READINGS.pop(next(iter(_READINGS)), None)
     _READINGS[description] = reading
