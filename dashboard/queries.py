@@ -253,8 +253,16 @@ async def list_complaints(
             await conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
         found = await _by_index(conn, wanted, terms) if any(map(indexed, terms)) else None
         wanted += [contains(term) for term in terms]
-        if found is not None and found.complete:
-            # Every match is known: the page is theirs in the list's order, wherever they lie.
+        if terms and found is None:  # the index cannot answer: the newest complaints only
+            newest = SHORT_WORDS_SCAN
+            wanted += await _newest_only(conn, newest)
+            # Counted in the list's order, so the count's rows are the list's first ones: the page
+            # is read off them, and the newest complaints are read once, not once more for it.
+            first = select(complaints.c.id, complaints.c.created_at).where(*wanted).order_by(*NEWEST_FIRST)
+            matches = list((await conn.execute(first.limit(COUNT_CAP + 1))).all())
+            found = Found(matches, len(matches) <= COUNT_CAP, ordered=True)
+        if found is not None and found.holds_page(offset):
+            # The page's matches are known: the page is theirs in the list's order, wherever they lie.
             matches = sorted(found.rows, key=lambda row: (row.created_at, row.id), reverse=True)
             ids = [row.id for row in matches[offset : offset + PAGE_SIZE + 1]]
             rows = await _page(conn, [complaints.c.id.in_(ids)], 0) if ids else []
@@ -263,11 +271,9 @@ async def list_complaints(
             # More than COUNT_CAP: common enough for the newest-first read to fill a page soon.
             rows, total = await _page(conn, wanted, offset), len(found.rows)
         else:
-            if terms:
-                newest = SHORT_WORDS_SCAN
-                wanted += await _newest_only(conn, newest)
             rows = await _page(conn, wanted, offset)
-            total = await _count(conn, wanted, filters.date_from, filters.date_to, newest)
+            dated = filters.date_from is not None or filters.date_to is not None
+            total = await _count(conn, wanted, ordered=dated)
     for row in rows:
         row["overdue"] = is_overdue(row, moment)
     return Page(rows[:PAGE_SIZE], page, len(rows) > PAGE_SIZE, total, newest)
@@ -291,11 +297,10 @@ async def _page(conn: AsyncConnection, wanted: list[Any], offset: int) -> list[d
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
-async def _count(conn: AsyncConnection, wanted: list[Any], *bounds: object) -> int:
-    """Matches up to COUNT_CAP + 1. `bounds`: what limits the rows to a time range (the date
-    filters, the newest-complaints scan), if anything."""
+async def _count(conn: AsyncConnection, wanted: list[Any], *, ordered: bool) -> int:
+    """Matches up to COUNT_CAP + 1; `ordered` when the rows are limited to a time range."""
     matching = select(complaints.c.id).where(*wanted)
-    if any(bound is not None for bound in bounds):
+    if ordered:
         # In the list's order, so along ix_complaints_created from the range's end. Unordered,
         # the planner takes a sequential scan, expecting the range's rows all over the table, but
         # they lie together (rows are stored as they come); and PostgreSQL starts a sequential
@@ -310,9 +315,15 @@ async def _count(conn: AsyncConnection, wanted: list[Any], *bounds: object) -> i
 @dataclass(frozen=True, slots=True)
 class Found:
     rows: list[Any]
-    """Matches of a search found by the index, as (id, created_at) rows."""
+    """Matches of a search, as (id, created_at) rows."""
     complete: bool
     """Whether these are all of them (then possibly more than COUNT_CAP)."""
+    ordered: bool = False
+    """Whether these are the first ones in the list's order (else any of them)."""
+
+    def holds_page(self, offset: int) -> bool:
+        """Whether the page from `offset` (and the row after it) is among these."""
+        return self.complete or (self.ordered and len(self.rows) > offset + PAGE_SIZE)
 
 
 async def _by_index(conn: AsyncConnection, wanted: list[Any], terms: list[str]) -> Found | None:
