@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Table
@@ -31,7 +32,8 @@ from sqlalchemy.engine import Connection
 
 from store.models import UTCDateTime
 
-Convert = Callable[[Any], Any]
+ColumnConvert = Callable[[Sequence[Any]], list[Any]]
+"""Turns one column's Python values into what the driver stores."""
 _POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
 """Compiles column types to the names PostgreSQL casts arrays to."""
 
@@ -93,31 +95,29 @@ def parse_sqlite_time(value: str | datetime | None) -> datetime | None:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def _memo_time(convert: Callable[[datetime], Any]) -> Convert:
-    """Most rows of a batch carry the same `now`: convert each distinct datetime once."""
-    last: list[Any] = [None, None]
+def _time_column(convert: Callable[[datetime], Any]) -> ColumnConvert:
+    """Most rows of a batch carry the same `now`: each distinct datetime is converted once."""
 
-    def converted(value: datetime | None) -> Any:
-        if value is None:
-            return None
-        if value is last[0]:
-            return last[1]
-        result = convert(value)
-        last[0], last[1] = value, result
-        return result
+    def converted(values: Sequence[datetime | None]) -> list[Any]:
+        once = {value: None if value is None else convert(value) for value in set(values)}
+        return [once[value] for value in values]
 
     return converted
 
 
-def _json_text(value: Any) -> str:
-    return json.dumps(value)
+_EMPTY_JSON: dict[type, str] = {list: "[]", dict: "{}", type(None): "null"}
+"""Most JSON values the intake writes are an empty list or object (media, meta): no encoder call."""
 
 
-def _converter(column_type: Any, fl: Flavor) -> Convert | None:
+def _json_column(values: Sequence[Any]) -> list[str]:
+    return [(None if value else _EMPTY_JSON.get(type(value))) or json.dumps(value) for value in values]
+
+
+def _converter(column_type: Any, fl: Flavor) -> ColumnConvert | None:
     if isinstance(column_type, UTCDateTime):
-        return _memo_time(sqlite_time if fl.sqlite else aware_time)
+        return _time_column(sqlite_time if fl.sqlite else aware_time)
     if isinstance(column_type, JSON):
-        return _json_text
+        return _json_column
     return None
 
 
@@ -125,22 +125,24 @@ def _converter(column_type: Any, fl: Flavor) -> Convert | None:
 class _Plan:
     sql: str
     columns: tuple[str, ...]
-    converters: tuple[Convert | None, ...]
+    converters: tuple[ColumnConvert | None, ...]
     columnar: bool = False
     """Parameters are one array per column (see `Flavor.arrays`), not one tuple per row."""
 
     def params(self, rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]] | tuple[list[Any], ...]:
-        pairs = list(zip(self.columns, self.converters, strict=True))
-        tuples = [
-            tuple(row[name] if convert is None else convert(row[name]) for name, convert in pairs)
-            for row in rows
-        ]
+        """The rows' values in column order, converted column by column (C loops, not per value)."""
+        take = itemgetter(*self.columns)
+        taken = [take(row) for row in rows] if len(self.columns) > 1 else [(take(row),) for row in rows]
+        columns: list[Sequence[Any]] = list(zip(*taken, strict=True))
+        for index, convert in enumerate(self.converters):
+            if convert is not None:
+                columns[index] = convert(columns[index])
         if self.columnar:
-            return tuple(list(column) for column in zip(*tuples, strict=True))
-        return tuples
+            return tuple(list(column) for column in columns)
+        return list(zip(*columns, strict=True))
 
 
-def _converters(table: Table, columns: Sequence[str], fl: Flavor) -> tuple[Convert | None, ...]:
+def _converters(table: Table, columns: Sequence[str], fl: Flavor) -> tuple[ColumnConvert | None, ...]:
     return tuple(_converter(table.c[_known(table, name)].type, fl) for name in columns)
 
 

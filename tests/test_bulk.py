@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -201,3 +202,11 @@ async def test_update_rows_refuses_a_row_twice(db: Database) -> None:
 
     with pytest.raises(ValueError, match="outbox.id appears twice"):
         await db.run(work)
+
+
+def test_json_values_are_written_as_json_dumps_writes_them() -> None:
+    """Empty lists and objects skip the encoder; every value still reads back the same text."""
+    from store.bulk import _json_column
+
+    values: list[Any] = [[], {}, None, 0, "", False, 0.0, [1], {"a": [None]}, "teks", [[]], {"": {}}]
+    assert _json_column(values) == [json.dumps(value) for value in values]
