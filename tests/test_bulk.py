@@ -200,7 +200,7 @@ async def test_update_rows_refuses_a_row_twice(db: Database) -> None:
         rows = [{"id": 1, "status": "sent"}, {"id": 1, "status": "failed"}]
         update_rows(conn, models.outbox, "id", rows)
 
-    with pytest.raises(ValueError, match="outbox.id appears twice"):
+    with pytest.raises(ValueError, match=r"outbox\.id appears twice"):
         await db.run(work)
 
 
