@@ -7,8 +7,10 @@ postgresql://root@127.0.0.1:5432/test). Run from the project root:
     .venv/bin/python bench/scale.py --complaints 200000 --samples 40
     .venv/bin/python bench/scale.py --keep                   # keep lapor_bench_scale for another run
     .venv/bin/python bench/scale.py --reuse                  # time an already seeded (--keep) database
-    .venv/bin/python bench/scale.py --reuse --backfill       # also time migration 0006's backfill first
-    .venv/bin/python bench/scale.py --backfill-sqlite        # 0006's backfill on a SQLite file, alone
+    .venv/bin/python bench/scale.py --reuse --backfill       # also time migrations 0006 and 0007 first
+    .venv/bin/python bench/scale.py --reuse --search-index   # also time migration 0007 (search index) first
+    .venv/bin/python bench/scale.py --backfill-sqlite        # 0006, 0007 and searches on a SQLite file
+    .venv/bin/python bench/scale.py --backfill-sqlite --sqlite-file /tmp/1m.db   # keep it; reuse it later
     .venv/bin/python bench/scale.py --reuse --cpu            # in-process CPU per Open311 list answer, alone
 
 1. Seeds `lapor_bench_scale` with COPY (asyncpg): `--complaints` complaints over the last 24 months
@@ -17,9 +19,11 @@ postgresql://root@127.0.0.1:5432/test). Run from the project root:
    events), deadlines, inbound messages and replies; reporters who complain more than once. About 10
    rows of other tables per complaint.
    With `--backfill`, the database then goes back to revision 0005 (column and index dropped) and
-   the upgrade to head is timed: migration 0006 recognising every complaint's kecamatan again. The
+   the upgrade to 0006 is timed: migration 0006 recognising every complaint's kecamatan again. The
    counts per kecamatan must come out as seeded. Then `VACUUM FULL complaints` (PostgreSQL), timed
-   too, as docs/DEPLOY.md says to run after 0006.
+   too, as docs/DEPLOY.md says to run after 0006, and the upgrade to head (0007: the trigram index
+   of the inbox search, built from every complaint, and the category index). `--search-index`
+   times only 0007 (back to 0006 first). After 0007 the search index must hold every complaint.
 2. Starts `lapor serve` on it, creates an admin and a `dpu` officer with `lapor user add`, logs both
    in through the login form.
 3. Times `--samples` rounds of every request below, sequentially, interleaved (so a noisy moment
@@ -45,6 +49,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
@@ -358,38 +363,44 @@ async def seed(url: str, complaints: int) -> float:
 # --------------------------------------------------------------------------- migration 0006
 
 
-async def time_backfill(url: str, *, seeded: bool = True) -> float:
-    """Back to revision 0005 (if `seeded` at head), then the timed upgrade to head (0006 backfills)
-    and VACUUM FULL; returns the upgrade's seconds. A seeded database's counts per kecamatan must
-    come out as seeded."""
-    from alembic import command
+def _downgrade(revision: str) -> Any:
+    def run(sync_connection: Any) -> None:
+        from alembic import command
+
+        from store.migrate import alembic_config
+
+        cfg = alembic_config()
+        cfg.attributes["connection"] = sync_connection
+        command.downgrade(cfg, revision)
+
+    return run
+
+
+async def time_backfill(url: str, *, seeded: bool = True) -> tuple[float, float]:
+    """Back to revision 0005 (if `seeded` at head), then the timed upgrade to 0006 (the kecamatan
+    backfill), VACUUM FULL, and the timed upgrade to head (0007); returns both upgrades' seconds. A
+    seeded database's counts per kecamatan must come out as seeded."""
     from sqlalchemy import func, select, text
 
     from store import models
     from store.db import make_engine
-    from store.migrate import alembic_config, upgrade
+    from store.migrate import upgrade
 
     table = models.complaints
     per_kecamatan = select(table.c.kecamatan, func.count()).group_by(table.c.kecamatan)
-
-    def downgrade(sync_connection: Any) -> None:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = sync_connection
-        command.downgrade(cfg, "0005")
-
     engine = make_engine(url)
     postgres = engine.dialect.name == "postgresql"
     try:
         if seeded:
             async with engine.connect() as conn:
-                before = dict((await conn.execute(per_kecamatan)).all())
+                before: dict[str | None, int] = {k: n for k, n in await conn.execute(per_kecamatan)}
             async with engine.begin() as conn:
-                await conn.run_sync(downgrade)
+                await conn.run_sync(_downgrade("0005"))
         started = time.perf_counter()
-        await upgrade(engine)
+        await upgrade(engine, "0006")
         seconds = time.perf_counter() - started
         async with engine.connect() as conn:
-            after = dict((await conn.execute(per_kecamatan)).all())
+            after: dict[str | None, int] = {k: n for k, n in await conn.execute(per_kecamatan)}
         if seeded and after != before:
             raise RuntimeError(f"the backfill disagrees with the seed: {before} != {after}")
         named = sum(count for name, count in after.items() if name is not None)
@@ -404,8 +415,59 @@ async def time_backfill(url: str, *, seeded: bool = True) -> float:
                 await conn.execute(text("VACUUM FULL ANALYZE complaints"))
                 print(f"VACUUM FULL complaints: {time.perf_counter() - started:.1f} s, "
                       f"{bloated} -> {(await conn.execute(size)).scalar_one()}", flush=True)  # fmt: skip
+        return seconds, await _time_search_index(engine)
     finally:
         await engine.dispose()
+
+
+async def time_search_index(url: str) -> float:
+    """Back to revision 0006, then the timed upgrade to head (0007, the search index)."""
+    from store.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_downgrade("0006"))
+        return await _time_search_index(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _time_search_index(engine: Any) -> float:
+    """The upgrade from 0006 to head, timed; then the index must be whole: the first and the last
+    complaint are found by their codes, and on SQLite the FTS5 table has a row for every complaint."""
+    from sqlalchemy import func, select, text
+
+    from dashboard.queries import Filters, list_complaints
+    from store import models
+    from store.migrate import upgrade
+
+    started = time.perf_counter()
+    await upgrade(engine)
+    seconds = time.perf_counter() - started
+    table = models.complaints
+    async with engine.connect() as conn:
+        total = (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+        first, last = (await conn.execute(select(func.min(table.c.id), func.max(table.c.id)))).one()
+        codes = [(await conn.execute(select(table.c.tracking_code).where(table.c.id == i))).scalar_one()
+                 for i in (first, last)]  # fmt: skip
+        if engine.dialect.name == "sqlite":
+            everyone = text("SELECT count(*) FROM complaints_search WHERE complaints_search MATCH '\"lpr\"'")
+            indexed = (await conn.execute(everyone)).scalar_one()
+        else:
+            valid = text("SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_complaints_search'::regclass")  # noqa: E501
+            indexed = total if (await conn.execute(valid)).scalar_one() else 0
+    for code in codes:
+        page = await list_complaints(engine, filters=Filters(q=code.lower(), status="draft"))
+        found = [row["tracking_code"] for row in page.rows]
+        page = await list_complaints(engine, filters=Filters(q=code.lower()))
+        found += [row["tracking_code"] for row in page.rows]
+        if found != [code]:
+            raise RuntimeError(f"the search index does not find {code}: {found}")
+    if indexed != total:
+        raise RuntimeError(f"the search index holds {indexed:,} of {total:,} complaints")
+    print(f"migration 0007 (search index) on {total:,} complaints: {seconds:.1f} s ({engine.dialect.name})",
+          flush=True)  # fmt: skip
     return seconds
 
 
@@ -449,13 +511,74 @@ def seed_sqlite(path: Path, complaints: int) -> None:
         db.close()
 
 
-def backfill_sqlite(complaints: int) -> None:
+def backfill_sqlite(complaints: int, samples: int, keep: Path | None) -> None:
+    """Seed a SQLite file at 0005, time 0006 and 0007, time the searches in-process. With `keep`,
+    the file stays there, and a file already there is reused: only the searches are timed."""
     with tempfile.TemporaryDirectory(prefix="lapor-bench-0006-") as tmp:
-        path = Path(tmp) / "lapor.db"
-        started = time.perf_counter()
-        seed_sqlite(path, complaints)
-        print(f"seeded {complaints:,} complaints at 0005 in {time.perf_counter() - started:.0f} s")
-        asyncio.run(time_backfill(f"sqlite+aiosqlite:///{path}", seeded=False))
+        path = keep or Path(tmp) / "lapor.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        if not path.exists():
+            started = time.perf_counter()
+            seed_sqlite(path, complaints)
+            seconds = time.perf_counter() - started
+            print(f"seeded {complaints:,} complaints at 0005 in {seconds:.0f} s", flush=True)
+            asyncio.run(time_backfill(url, seeded=False))
+        print(f"\ninbox searches in-process on SQLite, {samples} samples each, interleaved:")
+        print_timings(asyncio.run(time_searches(url, samples)), "inbox (no filter, baseline)")
+
+
+def searches(code: str) -> list[tuple[str, dict[str, str]]]:
+    """The inbox searches timed, as (label, query string); `code`, a tracking code of the seed."""
+    fragment = code[4:9].lower()  # five of its six characters: one or two complaints have them
+    return [
+        ("inbox ?q=pemuda (common word)", {"q": "pemuda"}),
+        (f"inbox ?q={fragment} (rare: part of a code)", {"q": fragment}),
+        ("inbox ?q=pemuda setiabudi (common, none together)", {"q": "pemuda setiabudi"}),
+        ("inbox ?q=zzzz (rare: 2-3 codes)", {"q": "zzzz"}),
+        ("inbox ?q=lumpur (no match)", {"q": "lumpur"}),
+        ("inbox ?q=jl pemuda no 99 (short words)", {"q": "jl pemuda no 99"}),
+    ]
+
+
+async def time_searches(url: str, samples: int) -> dict[str, list[float]]:
+    """`list_complaints` in-process for the searches, against the unfiltered inbox."""
+    from sqlalchemy import select
+
+    from dashboard.queries import Filters, list_complaints
+    from store import models
+    from store.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            table = models.complaints
+            code = (await conn.execute(select(table.c.tracking_code).where(table.c.id == 1))).scalar_one()
+        plan: list[tuple[str, dict[str, str]]] = [("inbox (no filter, baseline)", {}), *searches(code)]
+        timings: dict[str, list[float]] = {label: [] for label, _ in plan}
+        for round_number in range(samples + 2):
+            for label, query in plan:
+                started = time.perf_counter()
+                await list_complaints(engine, filters=Filters(q=query.get("q")))
+                if round_number >= 2:
+                    timings[label].append((time.perf_counter() - started) * 1000)
+        return timings
+    finally:
+        await engine.dispose()
+
+
+def print_timings(timings: dict[str, list[float]], baseline_label: str, errors: dict[str, int] | None = None,
+                  ) -> None:  # fmt: skip
+    baseline = statistics.median(timings[baseline_label])
+    print(f"{'request':58}{'p50 ms':>9}{'p95 ms':>9}{'p50/base':>10}  p95 <= 100 ms  errors")
+    for label, values in timings.items():
+        if not values:
+            print(f"{label:58} no successful answer")
+            continue
+        p50, p95 = statistics.median(values), quantile(values, 0.95)
+        print(
+            f"{label:58}{p50:9.1f}{p95:9.1f}{p50 / baseline:9.1f}x  {'yes' if p95 <= 100 else 'NO ':13}"
+            f"  {(errors or {}).get(label, 0)}"
+        )
 
 
 # --------------------------------------------------------------------------- timing
@@ -490,13 +613,15 @@ def endpoints(codes: list[str], rng: random.Random, now: datetime) -> list[tuple
         ("admin", "inbox", "/dashboard/"),
         ("admin", "inbox ?status=in_progress", "/dashboard/?status=in_progress"),
         ("admin", "inbox ?category=banjir&page=5", "/dashboard/?category=banjir&page=5"),
+        ("admin", "inbox ?category=banjir&status=in_progress",
+         "/dashboard/?category=banjir&status=in_progress"),
         ("admin", "inbox ?department=dlh", "/dashboard/?department=dlh"),
         ("admin", "inbox ?overdue=1", "/dashboard/?overdue=1"),
         ("admin", "inbox ?channel=sms&status=forwarded", "/dashboard/?channel=sms&status=forwarded"),
         ("admin", "inbox ?from&to (one month)",
          f"/dashboard/?from={month_start:%Y-%m-%d}&to={(month_start + timedelta(days=27)):%Y-%m-%d}"),
         ("admin", "inbox ?kecamatan=Tembalang", "/dashboard/?kecamatan=Tembalang"),
-        ("admin", "inbox ?q=pemuda (text search)", "/dashboard/?q=pemuda"),
+        *(("admin", label, "/dashboard/?" + urlencode(query)) for label, query in searches(codes[0])),
         ("officer", "officer (dpu) inbox", "/dashboard/"),
         ("officer", "officer (dpu) ?status=forwarded", "/dashboard/?status=forwarded"),
         ("admin", "complaint page", lambda: f"/dashboard/complaints/{code()}"),
@@ -555,7 +680,7 @@ async def time_requests(
             await session.close()
 
 
-OPEN311_LISTS = {
+OPEN311_LISTS: dict[str, dict[str, str] | str] = {
     "default (90 days)": {},
     "service_code&status": {"service_code": "banjir", "status": "open"},
     "start_date&end_date (1 week)": "week",
@@ -588,7 +713,7 @@ async def open311_cpu(url: str, calls: int) -> dict[str, tuple[float, float, int
     results: dict[str, tuple[float, float, int]] = {}
     try:
         for label, params in OPEN311_LISTS.items():
-            query = week if params == "week" else params
+            query = week if isinstance(params, str) else params
             path = "/open311/v2/requests.json?" + "&".join(f"{k}={v}" for k, v in query.items())
             cpu, wall, rows = [], [], 0
             for call in range(calls + 3):  # three warm-up calls, not counted
@@ -654,7 +779,9 @@ def main() -> None:
     parser.add_argument("--pg-admin-url", default="postgresql://root@127.0.0.1:5432/test")
     parser.add_argument("--keep", action="store_true", help=f"keep the {DB_NAME} database afterwards")
     parser.add_argument("--reuse", action="store_true", help=f"time the existing {DB_NAME} (no seeding)")
-    parser.add_argument("--backfill", action="store_true", help="time migration 0006 on it first")
+    parser.add_argument("--backfill", action="store_true", help="time migrations 0006 and 0007 on it first")
+    parser.add_argument("--search-index", action="store_true", help="time migration 0007 on it first")
+    parser.add_argument("--sqlite-file", type=Path, help="--backfill-sqlite: keep (or reuse) the file")
     parser.add_argument("--backfill-sqlite", action="store_true",
                         help="only time migration 0006 on a SQLite file of --complaints rows")  # fmt: skip
     parser.add_argument("--cpu", action="store_true",
@@ -668,7 +795,7 @@ def main() -> None:
             print(f"{label:36}{cpu:9.1f}{wall:9.1f}{rows:7}")
         return
     if args.backfill_sqlite:
-        backfill_sqlite(args.complaints)
+        backfill_sqlite(args.complaints, args.samples, args.sqlite_file)
         return
 
     base_url = args.pg_admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
@@ -679,6 +806,7 @@ def main() -> None:
         print(f"seeding {args.complaints:,} complaints into {DB_NAME} ...", flush=True)
         seconds = asyncio.run(seed(url, args.complaints))
     backfill = asyncio.run(time_backfill(url)) if args.backfill else None
+    search_index = asyncio.run(time_search_index(url)) if args.search_index and not args.backfill else None
     server = None
     try:
         with tempfile.TemporaryDirectory(prefix="lapor-bench-scale-") as tmp:
@@ -724,19 +852,10 @@ def main() -> None:
         f"\nScale: {args.complaints:,} complaints on PostgreSQL"
         + (f" (seeded by COPY in {seconds:.0f} s)" if seconds else "")
         + f"; {args.samples} sequential samples per request, interleaved; {os.cpu_count()} shared CPUs"
-        + (f"; migration 0006 (backfill) {backfill:.1f} s" if backfill is not None else "")
+        + (f"; migration 0006 (backfill) {backfill[0]:.1f} s, 0007 {backfill[1]:.1f} s" if backfill else "")
+        + (f"; migration 0007 (search index) {search_index:.1f} s" if search_index is not None else "")
     )
-    baseline = statistics.median(timings["/healthz (baseline)"])
-    print(f"{'request':52}{'p50 ms':>9}{'p95 ms':>9}{'p50/healthz':>13}  p95 <= 100 ms  errors")
-    for label, values in timings.items():
-        if not values:
-            print(f"{label:52} no successful answer")
-            continue
-        p50, p95 = statistics.median(values), quantile(values, 0.95)
-        print(
-            f"{label:52}{p50:9.1f}{p95:9.1f}{p50 / baseline:12.0f}x  {'yes' if p95 <= 100 else 'NO ':13}"
-            f"  {errors.get(label, 0)}"
-        )
+    print_timings(timings, "/healthz (baseline)", errors)
     if report is None:
         print("`lapor report monthly`: no such command yet")
     else:

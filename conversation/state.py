@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -143,43 +143,38 @@ def dump(state: ConversationState, stage: Stage) -> dict[str, Any]:
     out: the store writes every state at every turn, and most fields are at rest most of the time.
     """
     found: dict[str, Any] = {"v": VERSION, "stage": stage.value, "language": state.language}
-    _put(
-        found,
-        (
-            ("language_chosen", state.language_chosen),
-            ("anonymous_next", state.anonymous_next),
-            ("awaiting_duplicates", state.awaiting_duplicates),
-            ("awaiting_status", state.awaiting_status),
-            ("reminded", state.reminded),
-            ("last_fingerprint", state.last_fingerprint and _kept_print(state.last_fingerprint)),
-            ("filed", [_dump_filed(f) for f in state.filed]),
-        ),
-        (
-            ("medium", state.medium),
-            ("last_activity", _time(state.last_activity)),
-            ("last_turn_at", _time(state.last_turn_at)),
-            ("draft", None if state.draft is None else _dump_draft(state.draft)),
-        ),
+    flags = (
+        state.language_chosen, state.anonymous_next, state.awaiting_duplicates, state.awaiting_status,
+        state.reminded,
     )
+    if True in flags:
+        found.update({key: True for key, flag in zip(_FLAGS, flags, strict=True) if flag})
+    if state.medium is not None:
+        found["medium"] = state.medium
+    if state.last_activity is not None:
+        found["last_activity"] = _time(state.last_activity)
+    if state.last_fingerprint:
+        found["last_fingerprint"] = _kept_print(state.last_fingerprint)
+    if state.last_turn_at is not None:
+        found["last_turn_at"] = _time(state.last_turn_at)
+    if state.filed:
+        found["filed"] = [_dump_filed(f) for f in state.filed]
+    if state.draft is not None:
+        found["draft"] = _dump_draft(state.draft)
     return found
 
 
-def _put(
-    found: dict[str, Any], unless_empty: Iterable[tuple[str, Any]], unless_none: Iterable[tuple[str, Any]]
-) -> None:
-    """Add the fields that are not at rest: false, 0, "" and [] for the first, None for the
-    second (where "" means something else than None)."""
-    for key, value in unless_empty:
-        if value:
-            found[key] = value
-    for key, value in unless_none:
-        if value is not None:
-            found[key] = value
+_FLAGS = ("language_chosen", "anonymous_next", "awaiting_duplicates", "awaiting_status", "reminded")
+# A draft's fields left out at rest: those whose rest is "false, 0 or empty", those whose is None.
+_DRAFT_EMPTY = ("confidence", "anonymous", "asked", "photo_skipped", "expired", "duplicate_summary",
+                "duplicates_checked")
+_DRAFT_NONE = ("place_text", "latitude", "longitude", "category", "duplicate_of")
 
 
+@lru_cache(maxsize=4096)
 def _kept_print(fingerprint: str) -> str:
-    # A version 1 text is written as its print.
-    return fingerprint if fingerprint.startswith("#") else print_of(fingerprint)
+    """What is written of a fingerprint: a print as it is, a version 1 text as its print."""
+    return fingerprint if fingerprint[:1] == "#" else print_of(fingerprint)
 
 
 def _dump_filed(filed: Filed) -> dict[str, Any]:
@@ -191,27 +186,15 @@ def _dump_filed(filed: Filed) -> dict[str, Any]:
 
 def _dump_draft(draft: DraftState) -> dict[str, Any]:
     found: dict[str, Any] = {"started_at": _time(draft.started_at), "description": draft.description}
-    attachments = [{"ref": a.ref, "content_type": a.content_type} for a in draft.attachments]
-    _put(
-        found,
-        (
-            ("attachments", attachments),
-            ("confidence", draft.confidence),
-            ("anonymous", draft.anonymous),
-            ("asked", draft.asked),
-            ("photo_skipped", draft.photo_skipped),
-            ("expired", draft.expired),
-            ("duplicate_summary", draft.duplicate_summary),
-            ("duplicates_checked", draft.duplicates_checked),
-        ),
-        (
-            ("place_text", draft.place_text),
-            ("latitude", draft.latitude),
-            ("longitude", draft.longitude),
-            ("category", draft.category),
-            ("duplicate_of", draft.duplicate_of),
-        ),
+    if draft.attachments:
+        found["attachments"] = [{"ref": a.ref, "content_type": a.content_type} for a in draft.attachments]
+    empty = (
+        draft.confidence, draft.anonymous, draft.asked, draft.photo_skipped, draft.expired,
+        draft.duplicate_summary, draft.duplicates_checked,
     )
+    found.update({key: value for key, value in zip(_DRAFT_EMPTY, empty, strict=True) if value})
+    none = (draft.place_text, draft.latitude, draft.longitude, draft.category, draft.duplicate_of)
+    found.update({key: value for key, value in zip(_DRAFT_NONE, none, strict=True) if value is not None})
     return found
 
 

@@ -107,6 +107,8 @@ def dump(conn: Connection) -> dict[str, list[str]]:
     schema.reflect(conn)
     found: dict[str, list[str]] = {}
     for table in schema.sorted_tables:
+        if table.name == models.SEARCH_OBJECTS:
+            continue  # SQLite's FTS5 table cannot be scanned; its shadow tables hold what it keeps
         for row in conn.execute(select(table)).mappings():
             for column, value in row.items():
                 if value is not None:
