@@ -1,7 +1,8 @@
 """Conversation steps per second: the pure machine in process, and the same turns through the store.
 
 Run: `.venv/bin/python bench/conversation.py [--steps N] [--runs R] [--no-store]`. Prints medians of
-several runs:
+several runs (`--ingest`: only the ingest mix; `--instructions`: the ingest mix's instructions a step
+under valgrind, a figure without the machine's noise):
 - `bench_pure(n)`: the machine alone (state JSON-encoded between steps, as the store keeps it), and
   `bench_machine(n)`, the same without the JSON round trip (the difference is what the encoding of
   the state costs a step: the bench's one reporter soon has ten filed complaints in it);
@@ -21,6 +22,7 @@ step (x3.0); the JSON round trip of this state is about 0.28 M of the 0.62 M, wh
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import statistics
@@ -28,6 +30,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import starmap
 from pathlib import Path
 from typing import Any
 
@@ -186,9 +189,10 @@ MIX_STEPS_SHOWN = 6
 def bench_ingest_mix(count: int, seed: int) -> tuple[list[float], list[int], float]:
     """The conversation step on the traffic `bench/ingest.py` sends, in this (fresh) process.
 
-    `count` SMS texts drawn as `signed_requests` draws them (a random body of `BODIES` with `{n}`
-    filled, from a pool of `count // 4` senders), each stepped with its sender's state, the state
-    JSON round-tripped between steps as the store keeps it (that round trip is not timed). No
+    After a warm-up (`_warm_up`), `count` SMS texts drawn as `signed_requests` draws them (a
+    random body of `BODIES` with `{n}` filled, from a pool of `count // 4` senders), each stepped
+    with its sender's state, the state JSON round-tripped between steps as the store keeps it
+    (that round trip is not timed). No
     pipeline answers are fed back (a YA only asks for duplicates), so a sender's draft keeps
     growing while it waits at the confirmation, as it does when a sender sends one complaint after
     another. Returns the mean microseconds of a step by the sender's step number (1..6, then
@@ -201,6 +205,7 @@ def bench_ingest_mix(count: int, seed: int) -> tuple[list[float], list[int], flo
         (rng.choice(senders), rng.choice(bodies).format(n=rng.randrange(1, 500))) for _ in range(count)
     ]
     now = datetime.now(UTC)
+    _warm_up(bodies, now)
     states: dict[str, dict[str, Any] | None] = {}
     steps_of: dict[str, int] = {}
     spent = [0.0] * (MIX_STEPS_SHOWN + 1)
@@ -213,7 +218,9 @@ def bench_ingest_mix(count: int, seed: int) -> tuple[list[float], list[int], flo
         ctx = api.Context(now=now, new_tracking_code="LPR-7K3M9Q")
         state = states.get(sender)
         started = clock()
-        result = step(state, turn, ctx)
+        # Through `starmap` so that valgrind can count the step alone (`--toggle-collect=starmap_next`,
+        # see `_ingest_mix_instructions`); the same one call either way.
+        result = next(starmap(step, ((state, turn, ctx),)))
         elapsed = clock() - started
         states[sender] = json.loads(json.dumps(result.state))
         slot = min(number, MIX_STEPS_SHOWN)
@@ -221,6 +228,25 @@ def bench_ingest_mix(count: int, seed: int) -> tuple[list[float], list[int], flo
         seen[slot] += 1
     means = [total / max(n, 1) * 1e6 for total, n in zip(spent, seen, strict=True)]
     return means, seen, sum(spent) / count * 1e6
+
+
+def _warm_up(bodies: list[str], now: datetime) -> None:
+    """A few turns of texts the mix never sends (`{n}` past its range) by a sender it never has,
+    so what a running writer does once (compiling patterns, reading the catalog) is not counted
+    as the mix's: its words are in the caches, as they are in a writer that has been running; then
+    the garbage collector is set as the running server sets it."""
+    state: dict[str, Any] | None = None
+    for round_ in range(3):
+        for body in bodies:
+            turn = api.Turn(medium="sms", at=now, text=body.format(n=1000 + round_))
+            state = json.loads(json.dumps(step(state, turn, api.Context(now, "LPR-7K3M9Q")).state))
+    # As `lapor serve` settles once started (gateway/cli.py): the heap so far is left out of garbage
+    # collection, and young collections come less often.
+    from gateway.cli import GC_YOUNG_THRESHOLD
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _ingest_mix_runs(count: int, runs: int) -> tuple[list[float], list[int], float]:
@@ -235,6 +261,27 @@ def _ingest_mix_runs(count: int, runs: int) -> tuple[list[float], list[int], flo
         results.append(json.loads(out))
     means = [statistics.median(r[0][i] for r in results) for i in range(MIX_STEPS_SHOWN + 1)]
     return means, results[0][1], statistics.median(r[2] for r in results)
+
+
+def _ingest_mix_instructions(count: int, seed: int) -> float:
+    """Instructions per step of `bench_ingest_mix` under valgrind's callgrind: collection is on only
+    inside the `starmap` call that runs a step, so neither start-up, the traffic nor the state's
+    JSON round trip is counted. The same figure every run (no noise), unlike the clock."""
+    import re
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="lapor-conv-cg-") as folder:
+        out = Path(folder) / "callgrind.out"
+        command = [
+            "valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=starmap_next",
+            f"--callgrind-out-file={out}", sys.executable, __file__, "--ingest-once", str(seed),
+            "--count", str(count),
+        ]
+        subprocess.run(command, check=True, capture_output=True, text=True)
+        found = re.search(r"^(?:summary|totals):\s+(\d+)", out.read_text(errors="replace"), re.M)
+        assert found is not None, "no instruction count in callgrind's output"
+        return int(found.group(1)) / count
 
 
 def _print_ingest_mix(count: int, runs: int) -> None:
@@ -253,17 +300,18 @@ def main() -> None:
     parser.add_argument("--no-store", action="store_true", help="only the pure machine figures")
     parser.add_argument("--count", type=int, default=1200, help="texts in the ingest mix")
     parser.add_argument("--ingest", action="store_true", help="only the ingest mix")
+    parser.add_argument(
+        "--instructions", action="store_true", help="only the ingest mix's instructions a step (valgrind)"
+    )
     parser.add_argument("--ingest-once", type=int, metavar="SEED", help=argparse.SUPPRESS)
-    parser.add_argument("--setup-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ingest_once is not None:
-        # One run in this process (for `_ingest_mix_runs`, and for valgrind: the instructions of the
-        # mix are those of this run less those of the same command with --setup-only).
-        if args.setup_only:
-            _ingest_bodies()
-            step(None, api.Turn(medium="sms", at=START, text="x"), api.Context(START, "LPR-7K3M9Q"))
-            return
+        # One run in this process (for `_ingest_mix_runs` and `_ingest_mix_instructions`).
         print(json.dumps(bench_ingest_mix(args.count, args.ingest_once)))
+        return
+    if args.instructions:
+        figure = _ingest_mix_instructions(args.count, 1)
+        print(f"ingest mix ({args.count} texts, seed 1): {figure:,.0f} instructions a step (callgrind)")
         return
     _print_ingest_mix(args.count, args.runs)
     if args.ingest:
