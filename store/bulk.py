@@ -19,6 +19,7 @@ IN lists are padded to a power of two with their last value, so the drivers' sta
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from typing import Any
 from sqlalchemy import JSON, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from store.models import UTCDateTime
 
@@ -76,10 +78,7 @@ def sqlite_time(value: datetime) -> str:
         raise ValueError("naive datetime given to the database; use an aware one")
     if value.utcoffset():
         value = value.astimezone(UTC)
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
-        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
-    )
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def aware_time(value: datetime) -> datetime:
@@ -197,12 +196,32 @@ def _update_plan(table: Table, key: str, columns: tuple[str, ...], fl: Flavor) -
     return _Plan(sql, every, converters)
 
 
+def _execute(conn: Connection, sql: str, params: Any) -> Any:
+    """`conn.exec_driver_sql(sql, params)` (a list of tuples: executemany), answered by the driver.
+
+    On the SQLite writer (pysqlite) the statement goes straight to the sqlite3 connection, inside
+    the transaction `conn` began: SQLAlchemy's execution context around a plain statement is ~15 µs
+    of Python (27.6 against 12.0 µs for a two-value IN look-up), as much as SQLite's own work, and
+    the intake runs about fifteen a batch. Errors come out as SQLAlchemy's, as they would have.
+    """
+    if conn.dialect.driver != "pysqlite":
+        return conn.exec_driver_sql(sql, params)
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    try:
+        if isinstance(params, list):
+            return driver.executemany(sql, params)
+        return driver.execute(sql, params)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, sqlite3.Error, dialect=conn.dialect) from exc
+
+
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """INSERT every row (all rows give the same columns) in one driver executemany."""
     if not rows:
         return
     plan = _insert_plan(table, tuple(rows[0]), flavor(conn))
-    conn.exec_driver_sql(plan.sql, plan.params(rows))
+    _execute(conn, plan.sql, plan.params(rows))
 
 
 def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -216,7 +235,7 @@ def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[Mapping
         raise ValueError(f"update_rows: a {table.name}.{key} appears twice")
     columns = tuple(name for name in rows[0] if name != key)
     plan = _update_plan(table, key, columns, flavor(conn))
-    conn.exec_driver_sql(plan.sql, plan.params(rows))
+    _execute(conn, plan.sql, plan.params(rows))
 
 
 def padded(values: Iterable[Any]) -> list[Any]:
@@ -255,7 +274,7 @@ def select_in(
     where = [f"{name} = {mark}" for name, mark in zip(fixed, marks, strict=False)]
     where.append(f"{column} IN ({', '.join(marks[len(fixed) :])})")
     sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {' AND '.join(where)}{suffix}"  # noqa: S608
-    return [tuple(row) for row in conn.exec_driver_sql(sql, (*fixed.values(), *wanted))]
+    return [tuple(row) for row in _execute(conn, sql, (*fixed.values(), *wanted))]
 
 
 def fetch(conn: Connection, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -269,7 +288,7 @@ def fetch(conn: Connection, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         sql = pieces[0] + "".join(mark + piece for mark, piece in zip(marks, pieces[1:], strict=True))
     time = sqlite_time if fl.sqlite else aware_time
     values = tuple(time(p) if isinstance(p, datetime) else p for p in params)
-    return [tuple(row) for row in conn.exec_driver_sql(sql, values)]
+    return [tuple(row) for row in _execute(conn, sql, values)]
 
 
 def decode_json(conn: Connection, value: Any) -> Any:

@@ -8,11 +8,23 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from store import models
-from store.bulk import decode_json, fetch, insert_rows, padded, parse_sqlite_time, select_in, update_rows
+from store.bulk import (
+    decode_json,
+    fetch,
+    insert_rows,
+    padded,
+    parse_sqlite_time,
+    select_in,
+    sqlite_time,
+    update_rows,
+)
 from store.db import Database
 from store.migrate import upgrade
 
@@ -210,3 +222,41 @@ def test_json_values_are_written_as_json_dumps_writes_them() -> None:
 
     values: list[Any] = [[], {}, None, 0, "", False, 0.0, [1], {"a": [None]}, "teks", [[]], {"": {}}]
     assert _json_column(values) == [json.dumps(value) for value in values]
+
+
+async def test_a_refused_row_raises_sqlalchemys_error_and_writes_nothing(db: Database) -> None:
+    """The pipeline retries races and isolates bad messages by SQLAlchemy's IntegrityError: the
+    driver's own error (SQLite's statements go to the driver directly) must come out as that."""
+    row = {
+        "channel": "twilio_sms",
+        "provider_message_id": "SM1",
+        "identity_id": None,
+        "reporter_id": None,
+        "complaint_id": None,
+        "text": "lampu mati",
+        "media": [],
+        "location": None,
+        "received_at": LATER,
+        "created_at": LATER,
+    }
+
+    def twice(conn: Connection) -> None:
+        insert_rows(conn, models.inbound_messages, [row])
+        insert_rows(conn, models.inbound_messages, [row])
+
+    with pytest.raises(IntegrityError):
+        await db.run(twice)
+    table = models.inbound_messages
+    assert await db.run(lambda conn: select_in(conn, table, ("id",), "channel", ["twilio_sms"])) == []
+
+
+@given(
+    st.datetimes(timezones=st.sampled_from([UTC, JAKARTA, timezone(timedelta(hours=-9, minutes=-30))]))
+)
+def test_sqlite_times_are_sqlalchemys_format(value: datetime) -> None:
+    utc = value.astimezone(UTC) if value.utcoffset() else value
+    expected = (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d} "
+        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond:06d}"
+    )
+    assert sqlite_time(value) == expected
