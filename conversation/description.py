@@ -35,7 +35,7 @@ from conversation.categories import (
     suggest,
 )
 from conversation.places import LineRest, PlaceStream, Scan, find_place, read, reads_on
-from conversation.text import words
+from conversation.text import words, words_of
 
 # Longer descriptions are summarised by their key clause.
 LONG_SUMMARY = 80
@@ -62,10 +62,6 @@ def _without_place(clause: str) -> str:
     if match is not None and len(words(match.rest)) >= 2:
         return match.rest
     return clause
-
-
-def _words_of(items: list[str]) -> list[str]:
-    return [word for item in items for word in words(item)]
 
 
 class _Clauses:
@@ -119,7 +115,7 @@ class _Clauses:
             self.open_place = self.open_place.extend(piece, " ", emitted)
         self.open_scores = self.open_scores.add(words(piece))
         if self.open_rest_words < 2:
-            self.open_rest_words = min(2, self.open_rest_words + len(_words_of(emitted)))
+            self.open_rest_words = min(2, self.open_rest_words + len(words_of(emitted)))
 
     def _settle_open(self) -> None:
         if self.open_text is not None:
@@ -148,7 +144,7 @@ class _Clauses:
         assert self.open_text is not None
         emitted: list[str] = []
         has_place, rest = self.open_place.close(emitted)
-        if has_place and self.open_rest_words + len(_words_of(emitted)) >= 2:
+        if has_place and self.open_rest_words + len(words_of(emitted)) >= 2:
             return rest
         return self.open_text.strip()
 

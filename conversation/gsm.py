@@ -37,6 +37,7 @@ _REPLACEMENTS = {
 
 CHARSET = BASIC | EXTENSION
 _EXTENSION_CHAR = re.compile("[" + re.escape("".join(sorted(EXTENSION))) + "]")
+_EXTENSION_BYTES = "".join(sorted(ch for ch in EXTENSION if ch.isascii())).encode("ascii")
 
 
 def is_gsm7(text: str) -> bool:
@@ -44,11 +45,18 @@ def is_gsm7(text: str) -> bool:
     return CHARSET.issuperset(text)
 
 
-def septets(text: str) -> int:
-    """Length in septets: extension characters (`€`, `[`, `{`, ...) take an escape plus the char.
+def plain_septets(text: str) -> int:
+    """Length in septets: extension characters (`€`, `[`, `{`, ...) take an escape plus the char."""
+    return len(text) + len(_EXTENSION_CHAR.findall(text))
 
-    Counted by one regex scan: every reply is measured, often several times while it is fitted.
-    """
+
+def septets(text: str) -> int:
+    """`plain_septets`, counted without a regex scan where it can be: every reply is measured,
+    often several times while it is fitted. An ASCII text (most) is counted by deleting its
+    extension characters from its bytes (one C loop, several times quicker than the scan)."""
+    if text.isascii():
+        encoded = text.encode("ascii")
+        return 2 * len(encoded) - len(encoded.translate(None, _EXTENSION_BYTES))
     if _EXTENSION_CHAR.search(text) is None:
         return len(text)
     return len(text) + len(_EXTENSION_CHAR.findall(text))

@@ -5,7 +5,7 @@ Kept apart from the transitions so each rule has a name a test (and a reader) ca
 
 from __future__ import annotations
 
-from conversation.categories import needs_location
+from conversation.categories import FALLBACK, SLUGS, needs_location
 from conversation.state import ConversationState, DraftState, Stage
 
 # Channels where a citizen can send a picture from the same thread.
@@ -40,7 +40,7 @@ def has_enough(draft: DraftState) -> bool:
     return has_description(draft) and (has_location(draft) or not location_required(draft))
 
 
-def stage_of(state: ConversationState) -> Stage:
+def plain_stage_of(state: ConversationState) -> Stage:
     """The stage follows from the slots, so a state can never claim a question its draft answered."""
     draft = state.draft
     if draft is None:
@@ -52,5 +52,28 @@ def stage_of(state: ConversationState) -> Stage:
     if location_required(draft) and not has_location(draft):
         return Stage.LOCATION
     if photo_wanted(draft, state.medium):
+        return Stage.PHOTO
+    return Stage.CONFIRMATION
+
+
+# Whether a category needs a place, by slug (`needs_location`: a slug not listed needs one).
+_NEEDS_LOCATION = {slug: needs_location(slug) for slug in SLUGS}
+
+
+def stage_of(state: ConversationState) -> Stage:
+    """`plain_stage_of`, the guards read in place: a step asks it three times or more, and each
+    guard was a call (tests hold it to the plain rule)."""
+    draft = state.draft
+    if draft is None:
+        return Stage.IDLE
+    if draft.duplicate_of:
+        return Stage.DUPLICATE
+    if not draft.description.strip():
+        return Stage.DESCRIPTION
+    unplaced = not draft.place_text and draft.latitude is None
+    if unplaced and _NEEDS_LOCATION.get(draft.category or FALLBACK, True):
+        return Stage.LOCATION
+    wants_photo = draft.asked > 0 and not draft.photo_skipped and not draft.attachments
+    if wants_photo and state.medium in MEDIA_CHANNELS:
         return Stage.PHOTO
     return Stage.CONFIRMATION

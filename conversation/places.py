@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple, cast
 
-from conversation.text import FuzzyIndex, distance, fold, words, wordset
+from conversation.text import FuzzyIndex, distance, fold, words_of, wordset
 
 _TOKEN = re.compile(r"[\w/.\-']+|[,;!?\n()]")
 
@@ -533,8 +533,14 @@ class RestItems:
         self.held, self.last, self.joined = part.held, part.last, part.joined
 
     def _final(self, item: str, emitted: list[str]) -> None:
-        if self.held is not None:
-            self._emit(_dangling_cut(self.held, item[0]), emitted)
+        held = self.held
+        if held is not None:
+            # `_dangling_cut(held, item[0])`, its common case read in place (a call an item).
+            following = item[0]
+            if following not in _PUNCTUATION and held.isalnum():
+                self._emit(held, emitted)
+            else:
+                self._emit(_dangling_cut(held, following), emitted)
         self.held = item
 
     def _emit(self, item: str, emitted: list[str]) -> None:
@@ -560,20 +566,22 @@ class _Recorder(RestItems):
         self.first: str | None = None
         self.lead: str | None = None
 
+    # The base class's methods called by name, not through `super()` (a call an item saved).
+
     def feed(self, text: str, emitted: list[str]) -> None:
         if self.lead is None and text and not text.isspace():
             self.lead = "feed"
-        super().feed(text, emitted)
+        RestItems.feed(self, text, emitted)
 
     def cut(self, emitted: list[str]) -> None:
         if self.lead is None:
             self.lead = "cut"
-        super().cut(emitted)
+        RestItems.cut(self, emitted)
 
     def _final(self, item: str, emitted: list[str]) -> None:
         if self.first is None:
             self.first = item
-        super()._final(item, emitted)
+        RestItems._final(self, item, emitted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -586,7 +594,6 @@ class Part:
     first: str | None
     out: str
     emitted: tuple[str, ...]
-    words: tuple[str, ...]  # the words of `emitted`
     held: str | None
     last: str | None
     joined: bool
@@ -595,9 +602,8 @@ class Part:
 
 
 def _snapshot(items: _Recorder, emitted: list[str], has_piece: bool, fed: int) -> Part:
-    found = tuple(word for item in emitted for word in words(item))
     return Part(
-        items.lead, items.first, items.out, tuple(emitted), found, items.held, items.last, items.joined,
+        items.lead, items.first, items.out, tuple(emitted), items.held, items.last, items.joined,
         has_piece, fed,
     )
 
@@ -657,8 +663,8 @@ class LineRest:
         if self.started:
             new.items.feed("\n", emitted)
         new.items.append(part, emitted)
-        found.extend(word for item in emitted for word in words(item))
-        found.extend(part.words)
+        found += words_of(emitted)
+        found += words_of(part.emitted)
         new.has_piece = self.has_piece or part.has_piece
         new.started = True
         return new
@@ -668,7 +674,7 @@ class LineRest:
         words of the rest not given out before go to `found`."""
         emitted: list[str] = []
         rest = self.items.copy().finish(emitted)
-        found.extend(word for item in emitted for word in words(item))
+        found += words_of(emitted)
         return self.has_piece, rest
 
 

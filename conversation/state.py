@@ -142,7 +142,7 @@ def dump(state: ConversationState, stage: Stage) -> dict[str, Any]:
     A field at the value `load` gives it when it is missing (false, null, 0, "", []) is left
     out: the store writes every state at every turn, and most fields are at rest most of the time.
     """
-    found: dict[str, Any] = {"v": VERSION, "stage": stage.value, "language": state.language}
+    found: dict[str, Any] = {"v": VERSION, "stage": _STAGE_VALUES[stage], "language": state.language}
     flags = (
         state.language_chosen, state.anonymous_next, state.awaiting_duplicates, state.awaiting_status,
         state.reminded,
@@ -164,6 +164,8 @@ def dump(state: ConversationState, stage: Stage) -> dict[str, Any]:
     return found
 
 
+# A stage's value by dict, not through the enum's `value` descriptor (a Python call in 3.11).
+_STAGE_VALUES: dict[Stage, str] = {stage: stage.value for stage in Stage}
 _FLAGS = ("language_chosen", "anonymous_next", "awaiting_duplicates", "awaiting_status", "reminded")
 # A draft's fields left out at rest: those whose rest is "false, 0 or empty", those whose is None.
 _DRAFT_EMPTY = ("confidence", "anonymous", "asked", "photo_skipped", "expired", "duplicate_summary",
@@ -399,8 +401,9 @@ def _filed(code: str, at: str, fingerprint: str) -> Filed:
 
 
 def _readable(version: object) -> bool:
-    """A version `load` reads (compared as `==` compares: whatever the JSON value, no error)."""
-    return any(version == known for known in READABLE)
+    """A version `load` reads (compared as `==` compares, which `in` does: whatever the JSON
+    value, no error)."""
+    return version in READABLE
 
 
 def _load(raw: Mapping[str, Any]) -> ConversationState:

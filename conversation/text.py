@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterable
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -43,6 +44,19 @@ def _words(text: str) -> tuple[str, ...]:
     """Cached (as a tuple, so no caller can change it): a step asks for the words of the same
     message in every recogniser."""
     return tuple(_WORD.findall(fold(text)))
+
+
+def words_of(items: Iterable[str]) -> list[str]:
+    """The words of each of `items` in turn (`words` of each, one list). An item of ASCII letters
+    and digits alone is its one word lower-cased, found without a look-up: most items of a rest
+    (the runs of non-space characters `places.RestItems` gives out) are."""
+    found: list[str] = []
+    for item in items:
+        if item.isalnum() and item.isascii():
+            found.append(item.lower())
+        else:
+            found.extend(_words(item))
+    return found
 
 
 def wordset(text: str) -> frozenset[str]:

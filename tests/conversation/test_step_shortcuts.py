@@ -1,0 +1,119 @@
+"""Shortcuts on a step's path held to the plain rules they stand in for.
+
+Each is a rule read in place, or by a quicker C call, where the plain form costs a step calls or a
+regex scan: the stage read off the slots without a call a guard, septets counted off the bytes, the
+words of a rest's items, a stored version looked up with `in`, a stage's value by dict.
+"""
+
+from __future__ import annotations
+
+import string
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conversation.api import Attachment
+from conversation.categories import SLUGS
+from conversation.gsm import EXTENSION, plain_septets, septets
+from conversation.guards import MEDIA_CHANNELS, plain_stage_of, stage_of
+from conversation.state import READABLE, ConversationState, DraftState, Stage, dump
+from conversation.state import _readable as readable
+from conversation.text import words, words_of
+
+AT = datetime(2025, 3, 10, 1, 0, tzinfo=UTC)
+
+# ---- the stage, read off the slots ----------------------------------------------------------------
+
+drafts = st.builds(
+    DraftState,
+    started_at=st.just(AT),
+    description=st.sampled_from(["", " ", "\n", "lampu mati", " x "]),
+    place_text=st.sampled_from([None, "", "Jl. Pemuda"]),
+    latitude=st.sampled_from([None, -6.99, 0.0]),
+    attachments=st.lists(st.just(Attachment("media/1.jpg", "image/jpeg")), max_size=2),
+    category=st.sampled_from([None, "", "not-a-slug", *SLUGS]),
+    asked=st.integers(min_value=0, max_value=2),
+    photo_skipped=st.booleans(),
+    duplicate_of=st.sampled_from([None, "", "LPR-7K3M9Q"]),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.none() | drafts, st.sampled_from([None, "sms", "twitter", *sorted(MEDIA_CHANNELS)]))
+def test_the_stage_is_the_guards_stage(draft: DraftState | None, medium: str | None) -> None:
+    state = ConversationState(draft=draft, medium=medium)
+    assert stage_of(state) is plain_stage_of(state)
+
+
+def test_every_stage_is_reached() -> None:
+    """So the comparison above meets each branch (a shortcut that skipped one would show)."""
+    seen = set()
+    for description in ("", "lampu mati"):
+        for place in (None, "Jl. Pemuda"):
+            for category in (None, "kependudukan", "jalan"):
+                for asked in (0, 1):
+                    for duplicate in (None, "LPR-7K3M9Q"):
+                        draft = DraftState(AT, description, place, category=category, asked=asked,
+                                           duplicate_of=duplicate)
+                        state = ConversationState(draft=draft, medium="whatsapp")
+                        seen.add(stage_of(state))
+                        assert stage_of(state) is plain_stage_of(state)
+    seen.add(stage_of(ConversationState()))
+    assert seen == set(Stage)
+
+
+# ---- septets ---------------------------------------------------------------------------------------
+
+SEPTET_CHARACTERS = sorted(EXTENSION) + list(string.printable) + ["€", "é", "ü", "\u2019", "😀", "\x00"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(SEPTET_CHARACTERS), max_size=200) | st.text(max_size=60))
+def test_septets_are_the_plain_count(text: str) -> None:
+    assert septets(text) == plain_septets(text)
+
+
+def test_septets_of_each_extension_character() -> None:
+    for ch in sorted(EXTENSION):
+        assert septets(ch) == plain_septets(ch) == 2, repr(ch)
+        assert septets(f"a{ch}b") == 4, repr(ch)
+
+
+# ---- the words of a rest's items --------------------------------------------------------------------
+
+ITEM_CHARACTERS = [*string.ascii_letters, *string.digits, *".,-'/_!?", "é", "É", "ß", "İ", "٣", "²"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(ITEM_CHARACTERS), max_size=8) | st.text(max_size=6),
+                max_size=8))
+def test_the_words_of_items_are_the_words_of_each(items: list[str]) -> None:
+    assert words_of(items) == [word for item in items for word in words(item)]
+
+
+def test_the_words_of_items_on_the_edges() -> None:
+    for item in ("", "ABC", "Jl.", "12", "no12", "RT.04/RW.02", "x_y", "Ünter", "²", "٣"):
+        assert words_of([item]) == words(item), item
+
+
+# ---- the stored version, the stage's value -----------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=2), inner, max_size=2),
+    max_leaves=4,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES | st.sampled_from([1, 2, 1.0, 2.0, True, 3, "2"]))
+def test_a_readable_version_is_one_equal_to_a_known_one(version: Any) -> None:
+    assert readable(version) == any(version == known for known in READABLE)
+
+
+def test_the_stage_is_written_as_its_plain_value() -> None:
+    for stage in Stage:
+        written = dump(ConversationState(), stage)["stage"]
+        assert written == stage.value and type(written) is str
