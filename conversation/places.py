@@ -110,13 +110,14 @@ _MARKERS = STREET_WORDS | RELATIVE_WORDS | ENGLISH_INTRO | _NAME_STARTS | {"di",
 
 
 def _tokens(text: str) -> tuple[list[_Tok], list[tuple[int, int]]]:
-    """The tokens of `text`, and where each one is in it (start, end)."""
-    toks = []
-    where = []
-    for match in _TOKEN.finditer(text):
-        toks.append(_read_token(match.group()))
-        where.append(match.span())
-    return toks, where
+    """The tokens of `text`, and where each one is in it (start, end). Mapped, not looped: the
+    matches' texts go to the token cache without a Python frame a token."""
+    matches = list(_TOKEN.finditer(text))
+    return list(map(_read_token, map(_MATCHED, matches))), list(map(_SPAN, matches))
+
+
+_MATCHED = re.Match.group
+_SPAN = re.Match.span
 
 
 @lru_cache(maxsize=8192)

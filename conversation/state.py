@@ -167,10 +167,6 @@ def dump(state: ConversationState, stage: Stage) -> dict[str, Any]:
 # A stage's value by dict, not through the enum's `value` descriptor (a Python call in 3.11).
 _STAGE_VALUES: dict[Stage, str] = {stage: stage.value for stage in Stage}
 _FLAGS = ("language_chosen", "anonymous_next", "awaiting_duplicates", "awaiting_status", "reminded")
-# A draft's fields left out at rest: those whose rest is "false, 0 or empty", those whose is None.
-_DRAFT_EMPTY = ("confidence", "anonymous", "asked", "photo_skipped", "expired", "duplicate_summary",
-                "duplicates_checked")
-_DRAFT_NONE = ("place_text", "latitude", "longitude", "category", "duplicate_of")
 
 
 @lru_cache(maxsize=4096)
@@ -190,13 +186,32 @@ def _dump_draft(draft: DraftState) -> dict[str, Any]:
     found: dict[str, Any] = {"started_at": _time(draft.started_at), "description": draft.description}
     if draft.attachments:
         found["attachments"] = [{"ref": a.ref, "content_type": a.content_type} for a in draft.attachments]
-    empty = (
-        draft.confidence, draft.anonymous, draft.asked, draft.photo_skipped, draft.expired,
-        draft.duplicate_summary, draft.duplicates_checked,
-    )
-    found.update({key: value for key, value in zip(_DRAFT_EMPTY, empty, strict=True) if value})
-    none = (draft.place_text, draft.latitude, draft.longitude, draft.category, draft.duplicate_of)
-    found.update({key: value for key, value in zip(_DRAFT_NONE, none, strict=True) if value is not None})
+    # Field by field (no pairs zipped a turn): first those at rest when false, 0 or empty...
+    if draft.confidence:
+        found["confidence"] = draft.confidence
+    if draft.anonymous:
+        found["anonymous"] = draft.anonymous
+    if draft.asked:
+        found["asked"] = draft.asked
+    if draft.photo_skipped:
+        found["photo_skipped"] = draft.photo_skipped
+    if draft.expired:
+        found["expired"] = draft.expired
+    if draft.duplicate_summary:
+        found["duplicate_summary"] = draft.duplicate_summary
+    if draft.duplicates_checked:
+        found["duplicates_checked"] = draft.duplicates_checked
+    # ... then those at rest when None.
+    if draft.place_text is not None:
+        found["place_text"] = draft.place_text
+    if draft.latitude is not None:
+        found["latitude"] = draft.latitude
+    if draft.longitude is not None:
+        found["longitude"] = draft.longitude
+    if draft.category is not None:
+        found["category"] = draft.category
+    if draft.duplicate_of is not None:
+        found["duplicate_of"] = draft.duplicate_of
     return found
 
 
@@ -318,19 +333,10 @@ def _plain_draft(raw: Mapping[str, Any]) -> DraftState | None:
         and get("longitude") is None
     ):
         return None
+    # The fields in their order (no attachments, no coordinates: checked above).
     return DraftState(
-        started_at=_time_required(raw, "started_at"),
-        description=description[:MAX_DESCRIPTION],
-        place_text=place_text,
-        category=category,
-        confidence=confidence or 0.0,
-        anonymous=anonymous,
-        asked=asked,
-        photo_skipped=skipped,
-        expired=expired,
-        duplicate_of=duplicate_of,
-        duplicate_summary=summary,
-        duplicates_checked=checked,
+        _time_required(raw, "started_at"), description[:MAX_DESCRIPTION], place_text, None, None, [],
+        category, confidence or 0.0, anonymous, asked, skipped, expired, duplicate_of, summary, checked,
     )
 
 
@@ -400,6 +406,9 @@ def _filed(code: str, at: str, fingerprint: str) -> Filed:
     return Filed(code, moment, fingerprint)
 
 
+_NOT_FILED: Any = object()
+
+
 def _readable(version: object) -> bool:
     """A version `load` reads (compared as `==` compares, which `in` does: whatever the JSON
     value, no error)."""
@@ -412,29 +421,31 @@ def _load(raw: Mapping[str, Any]) -> ConversationState:
     language = _str(raw, "language", "id")
     if language not in CATALOGS:
         raise _Invalid("language")
-    filed = _load_filed(_list(raw.get("filed", []), "filed")[:MAX_FILED])
-    draft_raw = raw.get("draft")
     get = raw.get
+    filed_raw = get("filed", _NOT_FILED)
+    # A reporter who filed nothing has no list stored (`dump` leaves it out): nothing to read.
+    filed = [] if filed_raw is _NOT_FILED else _load_filed(_list(filed_raw, "filed")[:MAX_FILED])
+    draft_raw = get("draft")
     flags = (
         get("language_chosen", False), get("anonymous_next", False), get("awaiting_duplicates", False),
         get("awaiting_status", False), get("reminded", False),
     )
     medium, fingerprint = get("medium"), get("last_fingerprint", "")
     if _flags(flags) and type(fingerprint) is str and (medium is None or type(medium) is str):
-        # What `dump` writes, read without a helper call a field.
+        # What `dump` writes, read without a helper call a field (the fields in their order).
         return ConversationState(
-            language=language,
-            language_chosen=flags[0],
-            anonymous_next=flags[1],
-            medium=medium,
-            draft=None if draft_raw is None else _load_draft(_mapping(draft_raw, "draft")),
-            awaiting_duplicates=flags[2],
-            awaiting_status=flags[3],
-            last_activity=_opt_time(raw, "last_activity"),
-            reminded=flags[4],
-            last_fingerprint=fingerprint,
-            last_turn_at=_opt_time(raw, "last_turn_at"),
-            filed=filed,
+            language,
+            flags[0],
+            flags[1],
+            medium,
+            None if draft_raw is None else _load_draft(_mapping(draft_raw, "draft")),
+            flags[2],
+            flags[3],
+            _opt_time(raw, "last_activity"),
+            flags[4],
+            fingerprint,
+            _opt_time(raw, "last_turn_at"),
+            filed,
         )
     return _checked_state(raw, language, filed, draft_raw)
 
