@@ -127,6 +127,10 @@ def parse_command(text: str) -> Command | None:
     if not tokens or len(tokens) > 12:
         return None
     core = _strip_politeness(tokens)
+    if not _slips_of(core[0]):
+        # Every phrase tried starts with a word within a slip of the first (an exact one too: a
+        # word is within a slip of itself), so none can match: most complaints stop here.
+        return None
     return _match(text, tokens, core, _exact_phrases(core)) or _match(text, tokens, core, _near_phrases(core))
 
 
@@ -255,8 +259,9 @@ def is_thanks(text: str) -> bool:
 def looks_english(text: str) -> bool:
     """A first message clearly in English (used once, to pick the reply language for a newcomer)."""
     tokens = words(text)
-    english = sum(t in _ENGLISH_MARKERS for t in tokens)
-    indonesian = sum(t in _INDONESIAN_MARKERS for t in tokens)
+    # Counted by mapped look-ups (no generator frame).
+    english = sum(map(_ENGLISH_MARKERS.__contains__, tokens))
+    indonesian = sum(map(_INDONESIAN_MARKERS.__contains__, tokens))
     return english >= 2 and english > indonesian * 2
 
 
@@ -270,8 +275,16 @@ _INDONESIAN_MARKERS = wordset(
 )
 
 
+def plain_fold_text(text: str) -> str:
+    """Folded text for comparing two messages (the same message sent twice)."""
+    return " ".join(words(fold(text)))
+
+
 @lru_cache(maxsize=4096)
 def fold_text(text: str) -> str:
-    """Folded text for comparing two messages (the same message sent twice). Cached: a turn asks
-    for its fingerprint more than once."""
-    return " ".join(words(fold(text)))
+    """`plain_fold_text`, cached: a turn asks for its fingerprint more than once. Folding an ASCII
+    text again changes nothing, so its words are those of the text, which the recognisers have
+    read already (no second fold and word scan of a new text)."""
+    if text.isascii():
+        return " ".join(words(text))
+    return plain_fold_text(text)

@@ -113,4 +113,6 @@ def _remove_hashtags(text: str, compiled: _Keywords) -> str:
 
 
 def _tidy(text: str) -> str:
+    if "  " not in text and "\t" not in text:
+        return text.strip()  # no run of blanks for `_BLANKS` to make one space (most texts)
     return _BLANKS.sub(" ", text).strip()

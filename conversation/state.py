@@ -167,6 +167,10 @@ def dump(state: ConversationState, stage: Stage) -> dict[str, Any]:
 # A stage's value by dict, not through the enum's `value` descriptor (a Python call in 3.11).
 _STAGE_VALUES: dict[Stage, str] = {stage: stage.value for stage in Stage}
 _FLAGS = ("language_chosen", "anonymous_next", "awaiting_duplicates", "awaiting_status", "reminded")
+# A draft's fields left out at rest: those whose rest is "false, 0 or empty", those whose is None.
+_DRAFT_EMPTY = ("confidence", "anonymous", "asked", "photo_skipped", "expired", "duplicate_summary",
+                "duplicates_checked")
+_DRAFT_NONE = ("place_text", "latitude", "longitude", "category", "duplicate_of")
 
 
 @lru_cache(maxsize=4096)
@@ -186,32 +190,14 @@ def _dump_draft(draft: DraftState) -> dict[str, Any]:
     found: dict[str, Any] = {"started_at": _time(draft.started_at), "description": draft.description}
     if draft.attachments:
         found["attachments"] = [{"ref": a.ref, "content_type": a.content_type} for a in draft.attachments]
-    # Field by field (no pairs zipped a turn): first those at rest when false, 0 or empty...
-    if draft.confidence:
-        found["confidence"] = draft.confidence
-    if draft.anonymous:
-        found["anonymous"] = draft.anonymous
-    if draft.asked:
-        found["asked"] = draft.asked
-    if draft.photo_skipped:
-        found["photo_skipped"] = draft.photo_skipped
-    if draft.expired:
-        found["expired"] = draft.expired
-    if draft.duplicate_summary:
-        found["duplicate_summary"] = draft.duplicate_summary
-    if draft.duplicates_checked:
-        found["duplicates_checked"] = draft.duplicates_checked
-    # ... then those at rest when None.
-    if draft.place_text is not None:
-        found["place_text"] = draft.place_text
-    if draft.latitude is not None:
-        found["latitude"] = draft.latitude
-    if draft.longitude is not None:
-        found["longitude"] = draft.longitude
-    if draft.category is not None:
-        found["category"] = draft.category
-    if draft.duplicate_of is not None:
-        found["duplicate_of"] = draft.duplicate_of
+    # The fields read off the instance's dict in this frame (no pairs zipped, no comprehension).
+    fields = draft.__dict__
+    for key in _DRAFT_EMPTY:
+        if fields[key]:
+            found[key] = fields[key]
+    for key in _DRAFT_NONE:
+        if fields[key] is not None:
+            found[key] = fields[key]
     return found
 
 

@@ -2,7 +2,9 @@
 
 Each is a rule read in place, or by a quicker C call, where the plain form costs a step calls or a
 regex scan: the stage read off the slots without a call a guard, septets counted off the bytes, the
-words of a rest's items, a stored version looked up with `in`, a stage's value by dict.
+words of a rest's items, a stored version looked up with `in`, a stage's value by dict, a message
+that cannot be a command left at its first word, an ASCII fingerprint from the words already read,
+a keyword's rest tidied without the regex when it has no run of blanks.
 """
 
 from __future__ import annotations
@@ -16,8 +18,23 @@ from hypothesis import strategies as st
 
 from conversation.api import Attachment
 from conversation.categories import SLUGS
+from conversation.commands import (
+    _ENGLISH_MARKERS,
+    _INDONESIAN_MARKERS,
+    _ORDER,
+    Command,
+    _exact_phrases,
+    _match,
+    _near_phrases,
+    _strip_politeness,
+    fold_text,
+    looks_english,
+    parse_command,
+    plain_fold_text,
+)
 from conversation.gsm import EXTENSION, plain_septets, septets
 from conversation.guards import MEDIA_CHANNELS, plain_stage_of, stage_of
+from conversation.keywords import _BLANKS, _tidy
 from conversation.state import READABLE, ConversationState, DraftState, Stage, dump
 from conversation.state import _readable as readable
 from conversation.text import words, words_of
@@ -117,3 +134,56 @@ def test_the_stage_is_written_as_its_plain_value() -> None:
     for stage in Stage:
         written = dump(ConversationState(), stage)["stage"]
         assert written == stage.value and type(written) is str
+
+
+# ---- a message's commands, fingerprint, language and keyword rest ------------------------------------
+
+COMMAND_WORDS = sorted({word for _name, phrase in _ORDER for word in phrase})
+MESSAGE_WORDS = st.sampled_from(
+    [*COMMAND_WORDS, "btal", "lewat1", "stauts", "LPR-7K3M9Q", "7k3m9q", "lampu", "mati", "the", "street",
+     "jalan", "BARU", "Baru:", "tolong", "saja", "ya", "no", "12", "#", "—", "é"]
+)
+
+
+def _plain_parse_command(text: str) -> Command | None:
+    """`parse_command` as it was: both phrase searches tried on every message."""
+    tokens = words(text)
+    if not tokens or len(tokens) > 12:
+        return None
+    core = _strip_politeness(tokens)
+    return _match(text, tokens, core, _exact_phrases(core)) or _match(text, tokens, core, _near_phrases(core))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(MESSAGE_WORDS, min_size=1, max_size=6), st.sampled_from([" ", "  ", ": ", ", "]))
+def test_a_command_is_found_as_the_plain_search_finds_it(chosen: list[str], separator: str) -> None:
+    text = separator.join(chosen)
+    assert parse_command.__wrapped__(text) == _plain_parse_command(text)
+
+
+def test_commands_that_start_with_a_slip_are_still_found() -> None:
+    for text in ("btal", "lewatii", "cek stauts LPR-7K3M9Q", "tolong batal", "BARU lampu mati di Jl. Pemuda"):
+        found = parse_command.__wrapped__(text)
+        assert found is not None and found == _plain_parse_command(text), text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from([*string.printable, "é", "ß", "İ", "ﬁ", "\u00a0", "²"]), max_size=40))
+def test_a_fingerprint_is_the_plain_fold(text: str) -> None:
+    assert fold_text.__wrapped__(text) == plain_fold_text(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["the", "is", "street", "di", "jalan", "lampu", "broken", "x", "of"]),
+                max_size=8))
+def test_english_is_told_by_the_plain_counts(tokens: list[str]) -> None:
+    text = " ".join(tokens)
+    english = sum(t in _ENGLISH_MARKERS for t in tokens)
+    indonesian = sum(t in _INDONESIAN_MARKERS for t in tokens)
+    assert looks_english(text) == (english >= 2 and english > indonesian * 2)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(" \t\n\r\u00a0ab.:")), max_size=20))
+def test_a_keyword_rest_is_tidied_as_the_regex_tidies_it(text: str) -> None:
+    assert _tidy(text) == _BLANKS.sub(" ", text).strip()
