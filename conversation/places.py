@@ -60,6 +60,34 @@ _INTRO_BEFORE_PLACE = re.compile(r"\b(di|at|on|in)\s*$", re.IGNORECASE)
 _DANGLING_INTRO = re.compile(r"\b(di|at|on|in|near)\b(?=\s*([,.;!?]|$))", re.IGNORECASE)
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+(?=[,.;!?])")  # a literal replacement: no template
 _DIGIT_AFTER_RT = re.compile(r"^[.:]?\d")
+_INTRO_ENDS = ("di", "at", "on", "in")
+_DANGLING_ENDS = (*_INTRO_ENDS, "near")
+
+
+def _without_intro_before(text: str) -> str:
+    """`_INTRO_BEFORE_PLACE.sub("", text)`. It matches only where the text, trailing whitespace
+    aside, ends with an intro word, so an ASCII ending that is none is left as it is without the
+    scan (IGNORECASE takes a few non-ASCII letters for an "i": those endings go to the regex)."""
+    tail = text.rstrip()[-2:]
+    if tail.isascii() and tail.lower() not in _INTRO_ENDS:
+        return text
+    return _INTRO_BEFORE_PLACE.sub("", text)
+
+
+def _without_dangling(text: str, punctuated: bool) -> str:
+    """`_DANGLING_INTRO.sub("", text)`, `punctuated` saying whether the text has any of ",.;!?".
+    Without them an intro word can only dangle at the end, so an ASCII ending that is none is
+    left as it is without the scan (as in `_without_intro_before`)."""
+    if not punctuated:
+        tail = text.rstrip()[-4:]
+        if tail.isascii() and not tail.lower().endswith(_DANGLING_ENDS):
+            return text
+    return _DANGLING_INTRO.sub("", text)
+
+
+def _punctuated(text: str) -> bool:
+    """Whether `text` has a mark `_DANGLING_INTRO` and `_SPACE_BEFORE_PUNCTUATION` look for."""
+    return "," in text or "." in text or ";" in text or "!" in text or "?" in text
 _DANGLING = RELATIVE_WORDS | {"di", "ke", "the", "of", "dan"}
 
 
@@ -398,12 +426,14 @@ def find_place(text: str) -> PlaceMatch | None:
     cursor = 0
     for first, end in spans:
         before = text[cursor : where[first][0]]
-        rest_parts.append(_INTRO_BEFORE_PLACE.sub("", before))
+        rest_parts.append(_without_intro_before(before))
         cursor = where[end - 1][1]
     rest_parts.append(text[cursor:])
     rest = " ".join(" ".join(rest_parts).split())
-    rest = _DANGLING_INTRO.sub("", rest)
-    rest = _SPACE_BEFORE_PUNCTUATION.sub("", rest)
+    punctuated = _punctuated(rest)
+    rest = _without_dangling(rest, punctuated)
+    if punctuated:  # else no space stands before a mark
+        rest = _SPACE_BEFORE_PUNCTUATION.sub("", rest)
     rest = " ".join(rest.split()).strip(" ,.")
     return PlaceMatch(text=", ".join(pieces), rest=rest)
 
@@ -442,7 +472,7 @@ def _dangling_cut(item: str, following: str | None) -> str:
     """`_DANGLING_INTRO` on one item of the rest, `following` being the first character of the next
     item (None: the rest ends here)."""
     if following is None:
-        return _DANGLING_INTRO.sub("", item)
+        return _without_dangling(item, _punctuated(item))
     if following not in _PUNCTUATION and item.isalnum():
         return item  # no punctuation after any word of it
     return _DANGLING_INTRO.sub("", f"{item} {following}")[:-2]
@@ -491,7 +521,7 @@ class RestItems:
     def cut(self, emitted: list[str]) -> None:
         """A place phrase starts: the open segment ends (`_INTRO_BEFORE_PLACE` on its last item)."""
         if self.last is not None:
-            last = _INTRO_BEFORE_PLACE.sub("", self.last)
+            last = _without_intro_before(self.last)
             if last:
                 self._final(last, emitted)
             self.last = None
@@ -515,7 +545,7 @@ class RestItems:
         if part.lead is None:
             return  # only spaces
         if self.last is not None:
-            item = self.last if part.lead == "feed" else _INTRO_BEFORE_PLACE.sub("", self.last)
+            item = self.last if part.lead == "feed" else _without_intro_before(self.last)
             self.last = None
             if item:
                 self._final(item, emitted)

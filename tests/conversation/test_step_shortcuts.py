@@ -4,11 +4,13 @@ Each is a rule read in place, or by a quicker C call, where the plain form costs
 regex scan: the stage read off the slots without a call a guard, septets counted off the bytes, the
 words of a rest's items, a stored version looked up with `in`, a stage's value by dict, a message
 that cannot be a command left at its first word, an ASCII fingerprint from the words already read,
-a keyword's rest tidied without the regex when it has no run of blanks.
+a keyword's rest tidied without the regex when it has no run of blanks, the regexes that tidy a
+place's rest skipped where they cannot match.
 """
 
 from __future__ import annotations
 
+import re
 import string
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +37,14 @@ from conversation.commands import (
 from conversation.gsm import EXTENSION, plain_septets, septets
 from conversation.guards import MEDIA_CHANNELS, plain_stage_of, stage_of
 from conversation.keywords import _BLANKS, _tidy
+from conversation.places import (
+    _DANGLING_INTRO,
+    _INTRO_BEFORE_PLACE,
+    _SPACE_BEFORE_PUNCTUATION,
+    _punctuated,
+    _without_dangling,
+    _without_intro_before,
+)
 from conversation.state import READABLE, ConversationState, DraftState, Stage, dump
 from conversation.state import _readable as readable
 from conversation.text import words, words_of
@@ -187,3 +197,26 @@ def test_english_is_told_by_the_plain_counts(tokens: list[str]) -> None:
 @given(st.text(alphabet=st.sampled_from(list(" \t\n\r\u00a0ab.:")), max_size=20))
 def test_a_keyword_rest_is_tidied_as_the_regex_tidies_it(text: str) -> None:
     assert _tidy(text) == _BLANKS.sub(" ", text).strip()
+
+
+# ---- the rest's regexes, skipped where they cannot match ---------------------------------------------
+
+REST_CHARACTERS = [*" \t\n.,;!?-'", *"diatonnearDIATONNEARxj", "ı", "İ", "é", "\u00a0", "\x1c"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(REST_CHARACTERS), max_size=14))
+def test_the_rest_regexes_are_skipped_only_where_they_match_nothing(text: str) -> None:
+    assert _without_intro_before(text) == _INTRO_BEFORE_PLACE.sub("", text)
+    punctuated = _punctuated(text)
+    assert punctuated == bool(re.search("[,.;!?]", text))
+    assert _without_dangling(text, punctuated) == _DANGLING_INTRO.sub("", text)
+    if not punctuated:
+        assert _SPACE_BEFORE_PUNCTUATION.sub("", text) == text
+
+
+def test_the_rest_regexes_on_their_edges() -> None:
+    for text in ("di", "lampu mati di", "jadi", "DI  ", "di\n", "in", "ın", "dİ", "near", "x near ", "xnear",
+                 "x at.", "on , y", "d i", ""):
+        assert _without_intro_before(text) == _INTRO_BEFORE_PLACE.sub("", text), text
+        assert _without_dangling(text, _punctuated(text)) == _DANGLING_INTRO.sub("", text), text
