@@ -5,7 +5,7 @@ regex scan: the stage read off the slots without a call a guard, septets counted
 words of a rest's items, a stored version looked up with `in`, a stage's value by dict, a message
 that cannot be a command left at its first word, an ASCII fingerprint from the words already read,
 a keyword's rest tidied without the regex when it has no run of blanks, the regexes that tidy a
-place's rest skipped where they cannot match.
+place's rest skipped where they cannot match, an ASCII text cut into tokens by a bitmap pattern.
 """
 
 from __future__ import annotations
@@ -38,10 +38,13 @@ from conversation.gsm import EXTENSION, plain_septets, septets
 from conversation.guards import MEDIA_CHANNELS, plain_stage_of, stage_of
 from conversation.keywords import _BLANKS, _tidy
 from conversation.places import (
+    _ASCII_TOKEN,
     _DANGLING_INTRO,
     _INTRO_BEFORE_PLACE,
     _SPACE_BEFORE_PUNCTUATION,
+    _TOKEN,
     _punctuated,
+    _tokens,
     _without_dangling,
     _without_intro_before,
 )
@@ -220,3 +223,15 @@ def test_the_rest_regexes_on_their_edges() -> None:
                  "x at.", "on , y", "d i", ""):
         assert _without_intro_before(text) == _INTRO_BEFORE_PLACE.sub("", text), text
         assert _without_dangling(text, _punctuated(text)) == _DANGLING_INTRO.sub("", text), text
+
+
+# ---- a text's tokens --------------------------------------------------------------------------------
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.text(alphabet=st.sampled_from([*string.printable, "\x00", "\x7f", "\x1c"]), max_size=40))
+def test_ascii_text_is_cut_into_the_tokens_the_plain_pattern_cuts(text: str) -> None:
+    plain = [match.span() for match in _TOKEN.finditer(text)]
+    assert [match.span() for match in _ASCII_TOKEN.finditer(text)] == plain
+    toks, where = _tokens(text)
+    assert where == plain and [tok.raw for tok in toks] == [text[a:b] for a, b in plain]
