@@ -189,9 +189,14 @@ def _near_single_name(word: str) -> bool:
 
 def _is_rt_rw(toks: Sequence[_Tok], i: int) -> bool:
     norm = toks[i].norm
+    if norm[:2] not in _RT_RW_STARTS:
+        return False  # what `_RT_RW` and the words "rt", "rw" all start with (no regex a word)
     if _RT_RW.match(norm):
         return True
     return norm in ("rt", "rw") and i + 1 < len(toks) and bool(_DIGIT_AFTER_RT.match(toks[i + 1].norm))
+
+
+_RT_RW_STARTS = ("rt", "rw")
 
 
 def _usable_after(toks: Sequence[_Tok], i: int) -> bool:
@@ -380,15 +385,21 @@ def read(text: str) -> Scan:
     the description and as a clause of the summary)."""
     toks, where = _tokens(text)
     spans, resume, _synced = _scan((*toks, *_ENDS), 0, len(toks))
-    settled = [(i, end) for i, _first, end in spans if i < resume]
+    # The spans taken apart in one loop in this frame (no comprehension a field).
+    cuts, decisions, decided = [], [], []
+    for i, first, end in spans:
+        cuts.append((first, end))
+        decisions.append(i)
+        if i < resume:
+            decided.append((i, max(end, i + 1)))
     return Scan(
         toks=tuple(toks),
         where=tuple(where),
-        spans=tuple((first, end) for _i, first, end in spans),
-        decisions=tuple(i for i, _first, _end in spans),
-        settled=len(settled),
+        spans=tuple(cuts),
+        decisions=tuple(decisions),
+        settled=len(decided),
         resume=resume,
-        decided=tuple((i, max(end, i + 1)) for i, end in settled),
+        decided=tuple(decided),
     )
 
 

@@ -5,7 +5,8 @@ regex scan: the stage read off the slots without a call a guard, septets counted
 words of a rest's items, a stored version looked up with `in`, a stage's value by dict, a message
 that cannot be a command left at its first word, an ASCII fingerprint from the words already read,
 a keyword's rest tidied without the regex when it has no run of blanks, the regexes that tidy a
-place's rest skipped where they cannot match, an ASCII text cut into tokens by a bitmap pattern.
+place's rest skipped where they cannot match, an ASCII text cut into tokens by a bitmap pattern,
+the RT/RW pattern tried only on words that start as it does.
 """
 
 from __future__ import annotations
@@ -40,10 +41,14 @@ from conversation.keywords import _BLANKS, _tidy
 from conversation.places import (
     _ASCII_TOKEN,
     _DANGLING_INTRO,
+    _DIGIT_AFTER_RT,
     _INTRO_BEFORE_PLACE,
+    _RT_RW,
     _SPACE_BEFORE_PUNCTUATION,
     _TOKEN,
+    _is_rt_rw,
     _punctuated,
+    _read_token,
     _tokens,
     _without_dangling,
     _without_intro_before,
@@ -235,3 +240,19 @@ def test_ascii_text_is_cut_into_the_tokens_the_plain_pattern_cuts(text: str) -> 
     assert [match.span() for match in _ASCII_TOKEN.finditer(text)] == plain
     toks, where = _tokens(text)
     assert where == plain and [tok.raw for tok in toks] == [text[a:b] for a, b in plain]
+
+
+def _plain_is_rt_rw(toks: list[Any], i: int) -> bool:
+    norm = toks[i].norm
+    if _RT_RW.match(norm):
+        return True
+    return norm in ("rt", "rw") and i + 1 < len(toks) and bool(_DIGIT_AFTER_RT.match(toks[i + 1].norm))
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("rtwRTW0123./:-x ")), max_size=9), min_size=1,
+                max_size=3))
+def test_an_rt_rw_word_is_told_as_the_plain_rule_tells_it(raws: list[str]) -> None:
+    toks = [_read_token(raw) for raw in raws]
+    for i in range(len(toks)):
+        assert _is_rt_rw(toks, i) == _plain_is_rt_rw(toks, i), raws
