@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Container
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -54,6 +55,7 @@ class Metrics:
         )
 
         self._children: dict[tuple[Any, ...], Any] = {}
+        self._http_observers: dict[tuple[Any, str, int], Callable[[float], None] | None] = {}
 
     def child(self, metric: Counter | Histogram, *labels: str) -> Any:
         """`metric.labels(*labels)`, remembered: every webhook counts and times itself, and the
@@ -63,6 +65,27 @@ class Metrics:
         if found is None:
             found = self._children[key] = metric.labels(*labels)
         return found
+
+    def http_observer(
+        self, resource: Any, method: str, status: int, skip: Container[str] = ()
+    ) -> Callable[[float], None] | None:
+        """`http_latency.labels(route, method, status class).observe` for a request that `resource`
+        (aiohttp's, None when nothing matched) answered with `status`; None for a route in `skip`.
+
+        Remembered by the resource itself: naming the route and the status class and looking the
+        child up by them cost more than the observation. The keys are bounded: the app's resources,
+        the methods the HTTP parser knows, the status codes.
+        """
+        key = (resource, method, status)
+        try:
+            return self._http_observers[key]
+        except KeyError:
+            route = resource.canonical if resource is not None else "unmatched"
+            observer = None
+            if route not in skip:
+                observer = self.http_latency.labels(route, method, f"{status // 100}xx").observe
+            self._http_observers[key] = observer
+            return observer
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
