@@ -352,11 +352,11 @@ def _scan(
     return spans, unsettled, False
 
 
-@dataclass(frozen=True, slots=True)
-class Scan:
+class Scan(NamedTuple):
     """A text read for place phrases once (`read` caches it): its tokens, where they are, and the
     spans `find_place` cuts out; and how the scan stood where the text ends, so that a text that
     goes on (a description that grows) picks the scan up there instead of reading it all again.
+    A named tuple: made for every new text, and a frozen dataclass set each field by a call.
     """
 
     toks: tuple[_Tok, ...]
@@ -629,11 +629,11 @@ class _Recorder(RestItems):
         RestItems._final(self, item, emitted)
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):
     """A text's share of a rest, worked out once from an empty `RestItems` (`RestItems.append`
     adds it to any other): what first met the open item ("feed": text; "cut": a place phrase;
-    None: only spaces), the first item made final, the items emitted and the state left."""
+    None: only spaces), the first item made final, the items emitted and the state left. A named
+    tuple, as `Scan` is: two are made for every new line."""
 
     lead: str | None
     first: str | None
