@@ -84,6 +84,17 @@ def _token_matches(token: str, keyword: str) -> bool:
 _NUMBERS_MATCH_NOTHING = not any(ch.isdigit() for word in VOCABULARY for ch in word)
 
 
+def scored(tokens: Sequence[str]) -> tuple[str, ...]:
+    """The words as scoring sees them. Where no keyword has a digit, a number stands for no
+    keyword (`_keyword_words`), as "0" does: so every number is "0" here, and the caches keyed by
+    words (`_chunk_scores`, `_straddled_between`) find one message's words in the next one's that
+    differs only in its numbers (a house number, a count). Same scores: only what each word
+    stands for counts."""
+    if _NUMBERS_MATCH_NOTHING and any(map(str.isdigit, tokens)):
+        return tuple(["0" if token.isdigit() else token for token in tokens])
+    return tuple(tokens)
+
+
 @lru_cache(maxsize=8192)
 def _keyword_words(token: str) -> frozenset[str]:
     """The keyword words `token` stands for (itself, or what it is a typo of). Cached: citizens
@@ -164,7 +175,7 @@ def suggest(text: str) -> Suggestion:
     Confidence grows with the evidence for the winner and shrinks with the runner-up's: a single
     weak word gives about 0.6, a clear phrase 0.75+, two categories tied 0.5 or less.
     """
-    return _suggestion(_chunk_scores(tuple(words(text))))
+    return _suggestion(_chunk_scores(scored(words(text))))
 
 
 # For `_chunk_scores`: the phrases of several words starting with each word, as (category
@@ -325,7 +336,7 @@ class Scores:
     def add(self, tokens: Sequence[str]) -> Scores:
         if not tokens:
             return self
-        tokens = tuple(tokens)
+        tokens = scored(tokens)
         pending = self.pending
         if not pending:
             return Scores(self.totals, self.runs, tokens)
@@ -359,7 +370,7 @@ class Scores:
         totals = self._settled()
         pending = self.pending
         if then:
-            then = tuple(then)
+            then = scored(then)
             if pending and not _straddled_at(pending, then, final=True):
                 return _plus(_plus(totals, _chunk_scores(pending)), _chunk_scores(then))
             pending += then

@@ -6,7 +6,7 @@ words of a rest's items, a stored version looked up with `in`, a stage's value b
 that cannot be a command left at its first word, an ASCII fingerprint from the words already read,
 a keyword's rest tidied without the regex when it has no run of blanks, the regexes that tidy a
 place's rest skipped where they cannot match, an ASCII text cut into tokens by a bitmap pattern,
-the RT/RW pattern tried only on words that start as it does.
+the RT/RW pattern tried only on words that start as it does, every number scored as the word "0".
 """
 
 from __future__ import annotations
@@ -20,7 +20,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conversation.api import Attachment
-from conversation.categories import SLUGS
+from conversation.categories import (
+    CATEGORIES,
+    SLUGS,
+    VOCABULARY,
+    Scores,
+    _chunk_scores,
+    _evidence,
+    _score,
+    _suggestion,
+    scored,
+    suggest,
+)
 from conversation.commands import (
     _ENGLISH_MARKERS,
     _INDONESIAN_MARKERS,
@@ -256,3 +267,34 @@ def test_an_rt_rw_word_is_told_as_the_plain_rule_tells_it(raws: list[str]) -> No
     toks = [_read_token(raw) for raw in raws]
     for i in range(len(toks)):
         assert _is_rt_rw(toks, i) == _plain_is_rt_rw(toks, i), raws
+
+
+# ---- numbers scored as one word ------------------------------------------------------------------------
+
+SCORE_WORDS = st.sampled_from([*sorted(VOCABULARY), "12", "0", "356", "²", "٣", "rt", "jalan", "x"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(SCORE_WORDS, max_size=10), st.lists(SCORE_WORDS, max_size=6))
+def test_numbers_score_as_the_words_they_are(first: list[str], then: list[str]) -> None:
+    """The scores (and the suggestion) of words with their numbers as written, read by the plain
+    scorer, are those of the words as scoring sees them, whole or given a few at a time."""
+    text = " ".join(first + then)
+    plain = _score_all(tuple(first + then))
+    assert _chunk_scores(scored(first + then)) == plain
+    grown = Scores().add(first).add(then)
+    assert dict(grown.scores()) == plain
+    assert dict(Scores().add(first).scores(then)) == plain
+    assert suggest.__wrapped__(text) == _suggestion(plain)
+
+
+def _score_all(tokens: tuple[str, ...]) -> dict[int, float]:
+    """Each category's score by `_score`, the plain rule (a phrase where its words stand)."""
+    evidence = _evidence(list(tokens))
+    found = {}
+    for position, category in enumerate(CATEGORIES):
+        phrases = [p for p in category.by_length if evidence.present.issuperset(p)]
+        score = _score(evidence, phrases)
+        if score > 0:
+            found[position] = score
+    return found
