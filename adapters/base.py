@@ -8,13 +8,16 @@ one folder plus one registry line.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from multidict import CIMultiDictProxy, MultiDictProxy, MultiMapping
+
+_T = TypeVar("_T")
 
 
 class Medium(enum.StrEnum):
@@ -197,6 +200,34 @@ class WebhookResult:
 
     events: Sequence[Event]
     response: WebhookResponse
+
+
+def slots_constructor(cls: type[_T]) -> Callable[..., _T]:
+    """A function building `cls(**fields)` with every field given by keyword, in half the time.
+
+    A frozen dataclass's `__init__` sets each field through `object.__setattr__` (a lookup of the
+    attribute through the class, then the slot's descriptor); an InboundMessage is thirteen of them,
+    a twentieth of a webhook's parsing. This sets the same slots through their descriptors directly
+    and builds the very same object (equal, hashed and frozen alike). Only for slotted frozen
+    dataclasses without `__post_init__`; every field must be passed, so a field added later cannot
+    be forgotten silently.
+    """
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or "__slots__" not in vars(cls):
+        raise TypeError(f"{cls.__name__} is not a slotted dataclass without __post_init__")
+    names = [item.name for item in dataclasses.fields(cls)]
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    namespace.update({f"_set_{name}": getattr(cls, name).__set__ for name in names})
+    lines = [f"def make(*, {', '.join(names)}):", "    self = _new(_cls)"]
+    lines += [f"    _set_{name}(self, {name})" for name in names]
+    lines.append("    return self")
+    exec("\n".join(lines), namespace)  # noqa: S102 - the code is built from the class's own field names
+    made: Callable[..., _T] = namespace["make"]
+    made.__qualname__ = made.__name__ = f"make_{cls.__name__}"
+    return made
+
+
+make_inbound_message = slots_constructor(InboundMessage)
+make_webhook_request = slots_constructor(WebhookRequest)
 
 
 class WebhookRejected(Exception):

@@ -15,7 +15,7 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from adapters.base import ChannelAdapter, Route, WebhookRejected, WebhookRequest
+from adapters.base import ChannelAdapter, Route, WebhookRejected, WebhookRequest, make_webhook_request
 from gateway.logs import REQUEST_ID
 from gateway.metrics import Metrics
 from gateway.pipeline import Ingestor, IngestUnavailable
@@ -127,7 +127,7 @@ async def _read(
         except UnicodeDecodeError:
             raise WebhookRejected(400, "form body is not UTF-8") from None
         form = MultiDictProxy(MultiDict(pairs))
-    return WebhookRequest(
+    return make_webhook_request(
         method=request.method,
         public_url=public_url + request.rel_url.raw_path_qs if public_url else str(request.url),
         path=request.path,

@@ -54,6 +54,7 @@ from adapters.base import (
     WebhookRequest,
     WebhookResponse,
     WebhookResult,
+    make_inbound_message,
 )
 from adapters.sms.segments import fit
 from gateway.config import TwilioConfig
@@ -245,7 +246,7 @@ def parse_inbound_form(
         for key in ("AccountSid", "NumSegments", "WaId", "ButtonText", "ButtonPayload", "MessageType")
         if form.get(key)
     }
-    return InboundMessage(
+    return make_inbound_message(
         channel=channel,
         medium=medium,
         provider_message_id=message_sid,
@@ -257,6 +258,7 @@ def parse_inbound_form(
         recipient=form.get("To") or None,
         reply_to=form.get("OriginalRepliedMessageSid") or None,
         profile_name=form.get("ProfileName") or None,
+        thread_id=None,
         extra=extra,
     )
 
