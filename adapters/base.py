@@ -228,6 +228,7 @@ def slots_constructor(cls: type[_T]) -> Callable[..., _T]:
 
 make_inbound_message = slots_constructor(InboundMessage)
 make_webhook_request = slots_constructor(WebhookRequest)
+make_webhook_result = slots_constructor(WebhookResult)
 
 
 class WebhookRejected(Exception):

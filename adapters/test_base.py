@@ -19,8 +19,11 @@ from adapters.base import (
     MediaRef,
     Medium,
     WebhookRequest,
+    WebhookResponse,
+    WebhookResult,
     make_inbound_message,
     make_webhook_request,
+    make_webhook_result,
     slots_constructor,
 )
 
@@ -75,6 +78,11 @@ def test_a_webhook_request_is_the_one_its_init_builds() -> None:
     assert dataclasses.replace(make_webhook_request(**fields), form=None) == WebhookRequest(
         **{**fields, "form": None}
     )
+
+
+def test_a_webhook_result_is_the_one_its_init_builds() -> None:
+    response = WebhookResponse(status=200, body="<Response/>", content_type="text/xml")
+    assert make_webhook_result(events=[], response=response) == WebhookResult(events=[], response=response)
 
 
 def test_every_field_must_be_given() -> None:

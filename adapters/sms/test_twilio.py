@@ -34,6 +34,7 @@ from adapters.base import (
     StatusUpdate,
     WebhookRejected,
     WebhookRequest,
+    WebhookResponse,
 )
 from adapters.sms.segments import segment_count
 from adapters.sms.twilio import (
@@ -177,6 +178,11 @@ async def test_inbound_uses_injected_clock_and_sid_is_stable_for_dedup() -> None
     assert a.received_at == FIXED_NOW
     assert a.provider_message_id == b.provider_message_id == fixture["params"]["MessageSid"]
     assert first.response.body == EMPTY_TWIML and first.response.content_type == "text/xml"
+    assert (
+        first.response
+        == again.response
+        == WebhookResponse(status=200, body=EMPTY_TWIML, content_type="text/xml")
+    )
 
 
 async def test_unsigned_request_accepted_only_when_validation_is_off() -> None:

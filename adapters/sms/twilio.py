@@ -55,6 +55,7 @@ from adapters.base import (
     WebhookResponse,
     WebhookResult,
     make_inbound_message,
+    make_webhook_result,
 )
 from adapters.sms.segments import fit
 from gateway.config import TwilioConfig
@@ -107,7 +108,11 @@ STATUS_MAP: Mapping[str, DeliveryStatus] = {
 
 def empty_twiml() -> WebhookResponse:
     """Twilio waits for TwiML; an empty <Response> means "no reply here, we answer through REST"."""
-    return WebhookResponse(status=200, body=EMPTY_TWIML, content_type="text/xml")
+    return _EMPTY_TWIML_RESPONSE
+
+
+_EMPTY_TWIML_RESPONSE = WebhookResponse(status=200, body=EMPTY_TWIML, content_type="text/xml")
+"""One for every webhook: it is frozen, and building it was a frozen dataclass's __init__ a message."""
 
 
 def verify_twilio_request(
@@ -746,7 +751,7 @@ class TwilioMessagingAdapter:
 
     async def handle_inbound(self, request: WebhookRequest) -> WebhookResult:
         form = self.verify(request)
-        return WebhookResult(events=[self.parse(form)], response=empty_twiml())
+        return make_webhook_result(events=[self.parse(form)], response=_EMPTY_TWIML_RESPONSE)
 
     async def handle_status(self, request: WebhookRequest) -> WebhookResult:
         form = self.verify(request)
