@@ -10,6 +10,7 @@ outside the GIL and can use a second core).
 
     python bench/ingest_instructions.py                  # 1,000 webhooks, 16 in flight, both servers
     python bench/ingest_instructions.py --requests 3000 --connections 32
+    python bench/ingest_instructions.py --http-only      # the gateway with a no-op ingest: the HTTP path
 
 Needs valgrind (`apt-get install valgrind`). Takes about a minute per 1,000 gateway webhooks.
 """
@@ -24,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -34,6 +36,21 @@ sys.path.insert(0, str(ROOT))
 from bench.ingest import BARE_SERVER, PATH, free_port, gateway_env, signed_requests, wait_healthy  # noqa: E402
 
 WARM_UP = 200
+
+HTTP_ONLY_SERVER = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    from gateway import pipeline
+    async def ingest(self, events):
+        return None
+    pipeline.Ingestor.ingest = ingest
+    from gateway.cli import main
+    sys.exit(main(sys.argv[2:]))
+    """
+)
+"""`lapor serve` with every webhook's events dropped instead of stored: what is left is the HTTP path
+(routing, middleware, body, form, signature, parsing, response), which bare aiohttp does a part of."""
 
 
 async def post_all(url: str, requests: list[tuple[str, str]], connections: int) -> int:
@@ -105,6 +122,9 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--http-only", action="store_true", help="also the gateway with a no-op ingest (the HTTP path alone)"
+    )
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is needed: apt-get install valgrind")
@@ -116,6 +136,12 @@ def main() -> None:
         env = gateway_env(folder, port, f"http://127.0.0.1:{free_port()}", "FULL")
         argv = [sys.executable, "-m", "gateway", "serve", "--port", str(port)]
         gateway = measure("gateway", argv, env, folder, port, args)
+        if args.http_only:
+            port = free_port()
+            env = gateway_env(folder, port, f"http://127.0.0.1:{free_port()}", "FULL")
+            argv = [sys.executable, "-c", HTTP_ONLY_SERVER, str(ROOT), "serve", "--port", str(port)]
+            http = measure("http", argv, env, folder, port, args)
+            print(f"  (the HTTP path alone: {http - bare:,.0f} above bare, the ingest {gateway - http:,.0f})")
     print(
         f"\n{args.requests} webhooks, {args.connections} in flight: bare / gateway = {bare / gateway:.1%} "
         "(the throughput ratio a quiet core would give; target >= 25%)"
