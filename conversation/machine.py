@@ -88,7 +88,8 @@ class _Step:
         return self.state.language
 
     def say(self, key: str, **params: object) -> None:
-        self.effects.append(api.Reply(text=render(self.lang, key, **params), key=key))
+        # The language off the state, not through the `lang` property (a Python call).
+        self.effects.append(api.Reply(text=render(self.state.language, key, **params), key=key))
 
     def emit(self, effect: api.Effect) -> None:
         self.effects.append(effect)

@@ -319,9 +319,17 @@ def _plain_draft(raw: Mapping[str, Any]) -> DraftState | None:
         and get("longitude") is None
     ):
         return None
-    # The fields in their order (no attachments, no coordinates: checked above).
+    # The fields in their order (no attachments, no coordinates: checked above); a stored time
+    # (a plain str) read in this frame, anything else by `_time_required`, which raises.
+    started = get("started_at")
+    if type(started) is str:
+        started = _parse_time(started)
+        if started.tzinfo is None:
+            raise _Invalid("started_at")
+    else:
+        started = _time_required(raw, "started_at")
     return DraftState(
-        _time_required(raw, "started_at"), description[:MAX_DESCRIPTION], place_text, None, None, [],
+        started, description[:MAX_DESCRIPTION], place_text, None, None, [],
         category, confidence or 0.0, anonymous, asked, skipped, expired, duplicate_of, summary, checked,
     )
 
@@ -402,12 +410,13 @@ def _readable(version: object) -> bool:
 
 
 def _load(raw: Mapping[str, Any]) -> ConversationState:
-    if not _readable(raw.get("v")):
-        raise _Invalid("v")
-    language = _str(raw, "language", "id")
-    if language not in CATALOGS:
-        raise _Invalid("language")
+    # `_readable` and `_str` in this frame (the same checks, the same errors in the same order).
     get = raw.get
+    if get("v") not in READABLE:
+        raise _Invalid("v")
+    language = get("language", "id")
+    if not isinstance(language, str) or language not in CATALOGS:
+        raise _Invalid("language")
     filed_raw = get("filed", _NOT_FILED)
     # A reporter who filed nothing has no list stored (`dump` leaves it out): nothing to read.
     filed = [] if filed_raw is _NOT_FILED else _load_filed(_list(filed_raw, "filed")[:MAX_FILED])
@@ -418,20 +427,26 @@ def _load(raw: Mapping[str, Any]) -> ConversationState:
     )
     medium, fingerprint = get("medium"), get("last_fingerprint", "")
     if _flags(flags) and type(fingerprint) is str and (medium is None or type(medium) is str):
-        # What `dump` writes, read without a helper call a field (the fields in their order).
+        # What `dump` writes, read without a helper call a field, in the order the fields are
+        # (so any error is the one `_checked_state` would meet first): the draft, then the times,
+        # a plain str read in this frame and anything else by `_opt_time`.
+        if draft_raw is None:
+            draft = None
+        else:
+            draft_map = _mapping(draft_raw, "draft")
+            draft = _plain_draft(draft_map)
+            if draft is None:
+                draft = _checked_draft(draft_map)
+        activity, turn_at = get("last_activity"), get("last_turn_at")
+        activity = _parse_time(activity) if type(activity) is str else _opt_time(raw, "last_activity")
+        if activity is not None and activity.tzinfo is None:
+            raise _Invalid("last_activity")
+        turn_at = _parse_time(turn_at) if type(turn_at) is str else _opt_time(raw, "last_turn_at")
+        if turn_at is not None and turn_at.tzinfo is None:
+            raise _Invalid("last_turn_at")
         return ConversationState(
-            language,
-            flags[0],
-            flags[1],
-            medium,
-            None if draft_raw is None else _load_draft(_mapping(draft_raw, "draft")),
-            flags[2],
-            flags[3],
-            _opt_time(raw, "last_activity"),
-            flags[4],
-            fingerprint,
-            _opt_time(raw, "last_turn_at"),
-            filed,
+            language, flags[0], flags[1], medium, draft, flags[2], flags[3], activity, flags[4],
+            fingerprint, turn_at, filed,
         )
     return _checked_state(raw, language, filed, draft_raw)
 

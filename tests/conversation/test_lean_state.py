@@ -240,3 +240,55 @@ def test_the_plain_shape_is_read_as_the_long_way_reads_it(draft: dict[str, Any],
     fast = _read(kept._load, raw)
     slow = _read(lambda r: kept._checked_state(r, "id", [], r["draft"]), raw)
     assert fast == slow or (isinstance(fast, type) and isinstance(slow, type))
+
+
+times = st.sampled_from(
+    [None, AT.isoformat(), AT.replace(tzinfo=None).isoformat(), "not a time", "", 0, 1, [], AT.isoformat()]
+)
+
+
+def _outcome(read: Any, raw: dict[str, Any]) -> Any:
+    from conversation import state as kept
+
+    try:
+        return ("read", read(raw))
+    except (kept._Invalid, ValueError, TypeError, KeyError, OverflowError) as exc:
+        return ("raised", repr(exc))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.sampled_from([VERSION, VERSION, 1, 0, None, "2", []]),
+    st.sampled_from(["id", "en", None, "xx", 3]),
+    times, times, times, st.sampled_from([None, {}, {}, [], "draft"]), st.one_of(st.just({}), draft_fields),
+    st.one_of(st.just({}), state_fields),
+)
+def test_the_stored_times_version_and_language_are_read_as_the_plain_checks_read_them(
+    version: Any, language: Any, started: Any, activity: Any, turn_at: Any, shape: Any,
+    draft: dict[str, Any], top: dict[str, Any],
+) -> None:
+    """`_load` reads the version, the language and the three stored times in its own frame: the
+    same state, or the same error (what `problems` reports), as `_readable`, `_str` and
+    `_opt_time` / `_time_required` give, a draft read the long way."""
+    from conversation import state as kept
+
+    def plain(raw: dict[str, Any]) -> ConversationState:
+        if not kept._readable(raw.get("v")):
+            raise kept._Invalid("v")
+        lang = kept._str(raw, "language", "id")
+        if lang not in kept.CATALOGS:
+            raise kept._Invalid("language")
+        return kept._checked_state(raw, lang, [], raw.get("draft"))
+
+    raw: dict[str, Any] = {"v": version, **top, "last_activity": activity, "last_turn_at": turn_at}
+    if language is not None:
+        raw["language"] = language
+    if shape == {}:
+        raw["draft"] = {"started_at": started, **draft}
+    elif shape is not None:
+        raw["draft"] = shape
+    assert _outcome(kept._load, raw) == _outcome(plain, raw)
+    if isinstance(raw.get("draft"), dict):
+        fast = _outcome(kept._plain_draft, raw["draft"])
+        if fast != ("read", None):
+            assert fast == _outcome(kept._checked_draft, raw["draft"])
