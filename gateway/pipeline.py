@@ -63,6 +63,16 @@ class _Pending:
     done: asyncio.Future[None]
 
 
+def _settle(item: _Pending, error: IngestUnavailable | None = None) -> None:
+    """Tell a waiting handler how its events fared, unless it stopped waiting (was cancelled)."""
+    if item.done.done():
+        return
+    if error is None:
+        item.done.set_result(None)
+    else:
+        item.done.set_exception(error)
+
+
 @dataclass
 class IngestStats:
     batches: int = 0
@@ -123,7 +133,9 @@ class Ingestor:
         loop = asyncio.get_running_loop()
         pending = _Pending(events, loop.create_future())
         self._queues[self._partition(events[0])].put_nowait(pending)
-        await asyncio.shield(pending.done)
+        # Awaited as it is (no shield: that was a second future and loop hop a webhook): a handler
+        # cancelled meanwhile cancels only its future, and the writer still commits its events.
+        await pending.done
 
     def _partition(self, event: Event) -> int:
         if len(self._queues) == 1:
@@ -141,8 +153,7 @@ class Ingestor:
             except Exception:  # the writer must survive anything; each handler learns its own fate
                 log.exception("ingest writer failed on a batch of %d", len(batch))
                 for item in batch:
-                    if not item.done.done():
-                        item.done.set_exception(IngestUnavailable("internal error"))
+                    _settle(item, IngestUnavailable("internal error"))
             finally:
                 for _ in batch:
                     queue.task_done()
@@ -153,10 +164,10 @@ class Ingestor:
         if error is None:
             self._record(events)
             for item in batch:
-                item.done.set_result(None)
+                _settle(item)
             return
         if len(batch) == 1:
-            batch[0].done.set_exception(IngestUnavailable(error))
+            _settle(batch[0], IngestUnavailable(error))
             return
         # Isolate the culprit: everyone else still gets their commit.
         self.stats.fallbacks += 1
@@ -164,9 +175,9 @@ class Ingestor:
             single_error = await self._try_commit(list(item.events))
             if single_error is None:
                 self._record(item.events)
-                item.done.set_result(None)
+                _settle(item)
             else:
-                item.done.set_exception(IngestUnavailable(single_error))
+                _settle(item, IngestUnavailable(single_error))
 
     async def _try_commit(self, events: Sequence[Event]) -> str | None:
         """Commit the events in one transaction; retry races (unique keys, deadlocks) a few times."""

@@ -95,6 +95,34 @@ async def test_concurrent_webhooks_share_commits_and_all_land(
     assert ingestor.stats.batches < 120, "concurrent requests were grouped into shared commits"
 
 
+async def test_a_handler_that_stops_waiting_loses_nothing_and_holds_up_no_one(
+    db: Database, engine: AsyncEngine, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A webhook handler cancelled while its batch commits (a shutdown, a provider hanging up):
+    its message is still stored, and the handlers after it in the batch get their answer."""
+    ingestor = Ingestor(db, Stepper(step, conv.Settings()), clock=clock)
+    await ingestor.start()
+    try:
+        gone = [
+            asyncio.create_task(ingestor.ingest([sms("lampu mati", sender=f"+62812111{i:05d}", at=clock)]))
+            for i in range(3)
+        ]
+        last = asyncio.create_task(
+            ingestor.ingest([sms("jalan berlubang di Jl. Pemuda", sender="+6281222200000", at=clock)])
+        )
+        ingestor.on_committed.append(lambda: [task.cancel() for task in gone])
+        async with asyncio.timeout(30):  # a writer that died on a cancelled handler never answers
+            await last
+        for task in gone:
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    finally:
+        await ingestor.stop()
+    assert await scalar(engine, select(func.count()).select_from(InboundRow)) == 4
+    assert ingestor.stats.batches == 1
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
 async def test_duplicates_in_one_batch_and_across_batches_are_processed_once(
     db: Database, engine: AsyncEngine, clock: ManualClock
 ) -> None:
