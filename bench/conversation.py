@@ -18,7 +18,10 @@ after (x1.7-1.8 by the clock, which other work on the machine blurs; x2.0 in ins
 valgrind, 1.26 M -> 0.62 M a step). The machine alone went from 0.99 M to 0.33 M instructions a
 step (x3.0); the JSON round trip of this state is about 0.28 M of the 0.62 M, whatever the machine.
 The ingest mix (`--instructions`, 1,200 texts, seed 1): 632 k -> 501 k instructions a step (573 k ->
-457 k at 3,000 texts), 142-148 -> 107-114 us a step by the clock in alternating runs (December 2026).
+457 k at 3,000 texts), 142-148 -> 107-114 us a step by the clock in alternating runs (December 2026);
+then 501 k -> 496 k (the stored state read in fewer calls, `strip_keyword` cached). The figure moves
+by about 300 a step from run to run (string hashes are seeded per process): a change worth less
+than that is not told apart from none.
 """
 
 from __future__ import annotations

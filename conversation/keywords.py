@@ -83,6 +83,12 @@ def _typo_of(first: str, fuzzy: tuple[tuple[str, str], ...]) -> str | None:
 
 
 def strip_keyword(text: str, keywords: Iterable[str]) -> tuple[str | None, str]:
+    """`plain_strip_keyword`, cached by the text and the keywords (a reply like YA or LEWATI, and
+    many a complaint, is sent again and again; the answer depends on nothing else)."""
+    return _stripped(text, tuple(keywords))
+
+
+def plain_strip_keyword(text: str, keywords: Iterable[str]) -> tuple[str | None, str]:
     """Split a message into (the keyword it was sent with, or None; the remaining text).
 
     Matches at the start in any case and spacing, with an optional `#`/`@` and trailing `:`; a
@@ -116,3 +122,7 @@ def _tidy(text: str) -> str:
     if "  " not in text and "\t" not in text:
         return text.strip()  # no run of blanks for `_BLANKS` to make one space (most texts)
     return _BLANKS.sub(" ", text).strip()
+
+
+_stripped = lru_cache(maxsize=4096)(plain_strip_keyword)
+"""`plain_strip_keyword` cached (the keywords as a tuple, so hashable)."""

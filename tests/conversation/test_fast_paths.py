@@ -309,3 +309,23 @@ def test_new_codes_are_uniform_over_the_alphabet() -> None:
         assert set(seen) == set(ALPHABET)
         # 3000 draws over 31 characters: about 97 each; a skewed draw would be far off.
         assert max(seen.values()) < 170 and min(seen.values()) > 40
+
+
+_KEYWORD_PIECES = st.sampled_from(
+    ["LaporHendi", "lapor hendi", "#LaporHendi", "LaporHendy", "Lapor", "@lapor:", "YA", "LEWATI", "jalan",
+     "rusak", "  ", " ", "\t", "#", ":", "Jl. Pemuda", "12", "é"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_KEYWORD_PIECES, max_size=6).map("".join), st.sampled_from([0, 1, 2]))
+def test_a_stripped_keyword_is_the_plain_strip_even_from_the_cache(text: str, which: int) -> None:
+    """`strip_keyword` is cached by the text and the keywords: asked again (of a list or a tuple
+    of the same keywords, or other keywords) it gives what `plain_strip_keyword` gives."""
+    from conversation.keywords import plain_strip_keyword
+
+    keywords = [api.Settings().keywords, ("Lapor",), ("LaporSemar", "LaporHendi")][which]
+    plain = plain_strip_keyword(text, keywords)
+    assert strip_keyword(text, keywords) == plain
+    assert strip_keyword(text, list(keywords)) == plain
+    assert strip_keyword(text, ("Aduan",)) == plain_strip_keyword(text, ("Aduan",))
