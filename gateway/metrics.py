@@ -7,6 +7,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+"""The request methods the latency histogram names; any other is counted as OTHER."""
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -73,9 +76,12 @@ class Metrics:
         (aiohttp's, None when nothing matched) answered with `status`; None for a route in `skip`.
 
         Remembered by the resource itself: naming the route and the status class and looking the
-        child up by them cost more than the observation. The keys are bounded: the app's resources,
-        the methods the HTTP parser knows, the status codes.
+        child up by them cost more than the observation. A method outside HTTP's own is labelled
+        OTHER, so whatever a client sends, the labels and this cache stay bounded (the app's
+        resources, a dozen methods, the status codes).
         """
+        if method not in HTTP_METHODS:
+            method = "OTHER"
         key = (resource, method, status)
         try:
             return self._http_observers[key]

@@ -123,3 +123,15 @@ def test_a_remembered_observer_is_the_plain_labels_lookup() -> None:
     assert metrics.registry.get_sample_value("lapor_http_request_seconds_count", labels) == 2
     assert metrics.http_observer(None, "GET", 404) is not None  # unmatched
     assert metrics.http_observer(Resource(), "GET", 200, skip={"/webhooks/twilio/sms"}) is None
+
+
+def test_methods_outside_http_are_one_label_whatever_a_client_sends() -> None:
+    """A client may send any token as its method: the histogram's labels must stay bounded."""
+    metrics = Metrics()
+    for method in ("FOO", "BAR", "PROPFIND-X", "get"):
+        observe = metrics.http_observer(None, method, 405)
+        assert observe is not None
+        observe(0.001)
+    labels = {"route": "unmatched", "method": "OTHER", "status": "4xx"}
+    assert metrics.registry.get_sample_value("lapor_http_request_seconds_count", labels) == 4
+    assert len(metrics._http_observers) == 1
