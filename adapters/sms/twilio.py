@@ -106,13 +106,9 @@ STATUS_MAP: Mapping[str, DeliveryStatus] = {
 # --------------------------------------------------------------------------- webhook side
 
 
-def empty_twiml() -> WebhookResponse:
-    """Twilio waits for TwiML; an empty <Response> means "no reply here, we answer through REST"."""
-    return _EMPTY_TWIML_RESPONSE
-
-
-_EMPTY_TWIML_RESPONSE = WebhookResponse(status=200, body=EMPTY_TWIML, content_type="text/xml")
-"""One for every webhook: it is frozen, and building it was a frozen dataclass's __init__ a message."""
+EMPTY_TWIML_RESPONSE = WebhookResponse(status=200, body=EMPTY_TWIML, content_type="text/xml")
+"""Twilio waits for TwiML; an empty <Response> means "no reply here, we answer through REST". One
+for every webhook: it is frozen, and building it was a frozen dataclass's __init__ a message."""
 
 
 def verify_twilio_request(
@@ -751,7 +747,7 @@ class TwilioMessagingAdapter:
 
     async def handle_inbound(self, request: WebhookRequest) -> WebhookResult:
         form = self.verify(request)
-        return make_webhook_result(events=[self.parse(form)], response=_EMPTY_TWIML_RESPONSE)
+        return make_webhook_result(events=[self.parse(form)], response=EMPTY_TWIML_RESPONSE)
 
     async def handle_status(self, request: WebhookRequest) -> WebhookResult:
         form = self.verify(request)
