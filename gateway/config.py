@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from gateway.affinity import check_setting
 from gateway.pacing import DEFAULT_CHANNEL_RATES, DEFAULT_RECIPIENT_RATES, Pacer, parse_rates
 
 ENV_PREFIX = "LAPOR_"
@@ -63,6 +64,14 @@ class ServerConfig:
     """Largest webhook body accepted (providers send far less; more is an attack or a bug)."""
     request_timeout_seconds: float = 30.0
     """A webhook body not fully received by then is refused with 408 (a stalled client holds nothing)."""
+    cpu_affinity: str = "auto"
+    """Where the threads run: "auto" keeps a SQLite gateway's on one CPU (see gateway/affinity.py);
+    "off"; or a CPU number, one per process when several run on one machine."""
+
+    def __post_init__(self) -> None:
+        problem = check_setting(self.cpu_affinity)
+        if problem:
+            raise ConfigError(problem)
 
 
 @dataclass(frozen=True)
