@@ -226,6 +226,7 @@ def slots_constructor(cls: type[_T]) -> Callable[..., _T]:
     return made
 
 
+make_address = slots_constructor(Address)
 make_inbound_message = slots_constructor(InboundMessage)
 make_webhook_request = slots_constructor(WebhookRequest)
 make_webhook_result = slots_constructor(WebhookResult)

@@ -13,10 +13,15 @@ import secrets
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from gateway import __version__
+from gateway.collector import PacedCollector
 from gateway.config import Config, ConfigError, load_config, secret_values, validate
 from gateway.logs import register_secret, setup_logging
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 DEFAULT_CONFIG_FILES = ("lapor.toml",)
 
@@ -74,9 +79,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def settle_interpreter(_app: object) -> None:
-    """Once started, leave the start-up heap out of garbage collection (`gc.freeze`), collect the
-    young generation less often, and hand the GIL over more often.
+async def settle_interpreter(app: web.Application) -> None:
+    """Once started, leave the start-up heap out of garbage collection (`gc.freeze`), collect on a
+    clock (gateway/collector.py), and hand the GIL over more often.
 
     Everything imported and built at start (SQLAlchemy, twilio, python-telegram-bot, the models)
     is hundreds of thousands of objects that live as long as the process; every full collection
@@ -90,12 +95,16 @@ async def settle_interpreter(_app: object) -> None:
     """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
+    collector = PacedCollector()
+    collector.start()
+
+    async def stop_collector(_app: web.Application) -> None:
+        await collector.stop()
+
+    app.on_cleanup.append(stop_collector)
 
 
-GC_YOUNG_THRESHOLD = 10_000
-"""Allocations between young-generation collections (CPython's default is 700)."""
 GIL_SWITCH_SECONDS = 0.001
 """How long a thread may keep the GIL while another waits (CPython's default is 0.005)."""
 

@@ -121,19 +121,25 @@ def test_user_passwd_sets_a_new_password_and_lifts_a_lockout(tmp_path: Path) -> 
 
 
 async def test_serve_settles_the_interpreter_once_started() -> None:
-    """The start-up heap frozen out of collection, young collections rarer, the GIL handed over sooner."""
+    """The start-up heap frozen out of collection, collections on a clock, the GIL handed over sooner."""
     import gc
     import sys
 
-    from gateway.cli import GC_YOUNG_THRESHOLD, GIL_SWITCH_SECONDS, settle_interpreter
+    from aiohttp import web
 
-    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
+    from gateway.cli import GIL_SWITCH_SECONDS, settle_interpreter
+
+    interval = sys.getswitchinterval()
+    app = web.Application()
     try:
-        await settle_interpreter(object())
-        assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+        await settle_interpreter(app)
         assert sys.getswitchinterval() == GIL_SWITCH_SECONDS
         assert gc.get_freeze_count() > 0
+        assert not gc.isenabled()  # the paced collector's
+        for cleanup in app.on_cleanup:
+            await cleanup(app)
+        assert gc.isenabled()
     finally:
         gc.unfreeze()
-        gc.set_threshold(*threshold)
+        gc.enable()
         sys.setswitchinterval(interval)

@@ -85,3 +85,19 @@ def test_international_numbers_answer_as_before(prefix: str, digits: str) -> Non
     if not raw.strip("+"):
         return  # no digits at all: a short code either way (covered above)
     assert normalize_phone(raw, "ID") == _as_it_was(raw)
+
+
+def test_the_cache_of_numbers_holds_nothing_the_garbage_collector_traverses() -> None:
+    """Every collection of the older generations walks what it tracks: the senders of a busy day
+    must not be in it (see `normalize_phone`)."""
+    import gc
+
+    def tracked_addresses() -> int:
+        gc.collect()
+        return sum(isinstance(obj, Address) for obj in gc.get_objects())
+
+    before = tracked_addresses()
+    numbers = [normalize_phone(f"0812{n:08d}") for n in range(2000)]
+    assert normalize_phone("081200000007") == numbers[7]
+    del numbers
+    assert tracked_addresses() - before < 10
