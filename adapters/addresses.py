@@ -51,6 +51,7 @@ def normalize_phone(raw: str, default_region: str = "ID") -> Address:
 
 
 _KINDS = {kind.value: kind for kind in AddressKind}
+_PHONE, _SHORTCODE = AddressKind.PHONE.value, AddressKind.SHORTCODE.value
 
 
 @functools.lru_cache(maxsize=32768)
@@ -58,32 +59,30 @@ def _normalized(raw: str, default_region: str) -> tuple[str, str]:
     value = strip_channel_prefix(raw)
     if not value:
         raise ValueError("empty sender address")
-    shortcode = AddressKind.SHORTCODE.value
     if _LETTER.search(value):
-        return shortcode, value
+        return _SHORTCODE, value
     digits = _NON_DIGIT.sub("", value)
     international = value.startswith("+")
     if not digits:
-        return shortcode, value
+        return _SHORTCODE, value
     if not international and len(digits) <= MAX_SHORTCODE_DIGITS:
-        return shortcode, digits
+        return _SHORTCODE, digits
 
     parsed = _parse(value, default_region)
-    phone = AddressKind.PHONE.value
     if international:
         # Valid or not, a possible international number is kept in its E.164 spelling (a range newer
         # than phonenumbers' metadata is still one stable spelling), and every valid number is a
         # possible one: the validity check (~10 µs of a first contact) can decide nothing here.
         if parsed is not None and phonenumbers.is_possible_number(parsed):
-            return phone, _e164(parsed)
-        return shortcode, value
+            return _PHONE, _e164(parsed)
+        return _SHORTCODE, value
     if parsed is not None and phonenumbers.is_valid_number(parsed):
-        return phone, _e164(parsed)
+        return _PHONE, _e164(parsed)
     # `62812...` typed without the plus: try it as an international number.
     with_plus = _parse("+" + digits, default_region)
     if with_plus is not None and phonenumbers.is_valid_number(with_plus):
-        return phone, _e164(with_plus)
-    return shortcode, value
+        return _PHONE, _e164(with_plus)
+    return _SHORTCODE, value
 
 
 def _parse(value: str, region: str) -> phonenumbers.PhoneNumber | None:
