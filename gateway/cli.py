@@ -58,7 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         logging.getLogger("gateway").info("threads kept on CPU %d (server.cpu_affinity)", cpu)
     # The SQLite writer thread and the event loop share the GIL; with the default 5 ms switch
     # interval a request waits for the writer's whole slice (measured: p50 doubled). 1 ms is fairer.
-    sys.setswitchinterval(0.001)
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     asyncio.run(_bootstrap_admin(config, announce))
     app = create_app(config)
     app.on_startup.append(settle_interpreter)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Callable
 
 YOUNG_SECONDS = 0.1
 """How often the young and middle generations are collected."""
@@ -30,18 +29,11 @@ FULL_SECONDS = 60.0
 
 class PacedCollector:
     """Turns automatic collection off and collects on its own clock until stopped, then turns it
-    back on. `clock` (seconds) decides when a full collection is due."""
+    back on."""
 
-    def __init__(
-        self,
-        young_seconds: float = YOUNG_SECONDS,
-        full_seconds: float = FULL_SECONDS,
-        *,
-        clock: Callable[[], float] | None = None,
-    ) -> None:
+    def __init__(self, young_seconds: float = YOUNG_SECONDS, full_seconds: float = FULL_SECONDS) -> None:
         self._young = young_seconds
         self._full = full_seconds
-        self._clock = clock
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -56,7 +48,7 @@ class PacedCollector:
         gc.enable()
 
     async def _run(self) -> None:
-        clock = self._clock or asyncio.get_running_loop().time
+        clock = asyncio.get_running_loop().time
         last_full = clock()
         while True:
             await asyncio.sleep(self._young)
